@@ -1,0 +1,87 @@
+"""`briefing eval`: set up the store and the asker, run, write, gate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eval.runner import HttpAsker, InProcessAsker, gate, parse_minimums, run
+from service.errors import UserError
+from service.settings import Settings
+
+
+def _corpus(settings: Settings) -> dict[str, str]:
+    from service.store import open_store
+
+    return {record.doc_id: record.text for record in open_store(settings).documents()}
+
+
+def run_eval(
+    settings: Settings, *, gold: Path, out: Path | None, json_out: Path | None, against: Path | None,
+    minimums: list[str], fresh_store: bool, url: str | None, answerer: str | None, progress: bool,
+) -> int:
+    bounds = parse_minimums(minimums)
+    if answerer is not None:
+        if answerer not in {"extractive", "llm"}:
+            raise UserError(f"--answerer must be 'extractive' or 'llm', not {answerer!r}")
+        settings = settings.model_copy(update={"answerer": answerer})
+    with tempfile.TemporaryDirectory(prefix="briefing-eval-") as tmp:
+        if fresh_store:
+            if url:
+                raise UserError("--fresh-store builds a store in this process; it cannot be combined with --url")
+            from ingest.pipeline import ingest
+
+            settings = settings.model_copy(update={"store_dir": Path(tmp) / "store", "chroma_url": None})
+            report = ingest(settings)
+            if report.errors:
+                raise UserError(f"ingesting the bundled briefing failed: {report.errors}")
+        corpus = _corpus(settings)
+        if not corpus:
+            raise UserError("the store is empty: run `briefing ingest` first, or pass --fresh-store")
+        asker: Any
+        if url:
+            key = settings.api_key.get_secret_value() if settings.api_key else None
+            asker = HttpAsker(url, key)
+        else:
+            from service.chain import BriefingQA
+
+            asker = InProcessAsker(BriefingQA(settings).load())
+        if out is None:
+            out = Path("var") / "eval" / time.strftime("%Y%m%d-%H%M%S")
+        on_progress = _bar() if progress else None
+        result = run(
+            gold, asker, corpus, out_dir=out, on_progress=on_progress, against=against,
+            meta={"answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
+                  "retrieval_mode": settings.retrieval_mode},
+        )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.summary, ensure_ascii=False, indent=2) + "\n")
+    _print_summary(result.summary, out)
+    failures = gate(result.summary, bounds)
+    for failure in failures:
+        print(f"gate: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _bar() -> Any:
+    def update(done: int, total: int) -> None:
+        sys.stderr.write(f"\r{done}/{total} questions")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return update
+
+
+def _print_summary(summary: dict[str, Any], out: Path | None) -> None:
+    from eval.metrics import METRICS
+
+    for name in METRICS:
+        print(f"{name:<24} {summary.get(name)}")
+    if out is not None:
+        print(f"written to {out}/ (summary.json, records.jsonl, report.html)")

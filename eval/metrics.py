@@ -1,0 +1,151 @@
+"""The scoring contract of eval/gold/README.md, computed from per-question records alone.
+
+Nothing here trusts the runner: a record says what the system answered, cited and retrieved; the
+gold question says what is right; the stored documents say where evidence lies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from eval.gold import GoldQuestion
+from ingest.spans import find_folded, overlaps
+
+MAX_CITATION_CHARS = 400
+MAX_PASSAGE_CHARS = 1500
+RETRIEVAL_K = 5
+
+METRICS = (
+    "answer_accuracy",
+    "refusal_accuracy",
+    "false_refusal_rate",
+    "retrieval_recall_at_5",
+    "citation_recall",
+    "citation_precision",
+    "citation_validity",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
+# Higher is better for all but these.
+LOWER_IS_BETTER = {"false_refusal_rate", "latency_ms_p50", "latency_ms_p95"}
+
+Span = tuple[str, int, int]
+
+
+def evidence_spans(question: GoldQuestion, corpus: dict[str, str]) -> list[Span]:
+    """Every place any evidence string occurs, white space folded."""
+    spans: list[Span] = []
+    for ev in question.evidence:
+        for doc_id, text in corpus.items():
+            spans.extend((doc_id, s, e) for s, e in find_folded(text, ev))
+    return spans
+
+
+def _hits(span: Span, evidence: list[Span]) -> bool:
+    return any(span[0] == ev[0] and overlaps(span[1:], ev[1:]) for ev in evidence)
+
+
+def facts_matched(question: GoldQuestion, answer: str) -> bool:
+    lowered = answer.lower()
+    return all(any(alt.lower() in lowered for alt in group) for group in question.facts)
+
+
+def citation_valid(citation: dict[str, Any], corpus: dict[str, str]) -> bool:
+    text = corpus.get(citation.get("doc_id", ""))
+    try:
+        start, end = int(citation["start"]), int(citation["end"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    if text is None or not (0 <= start <= end <= len(text)):
+        return False
+    return text[start:end] == citation.get("quote")
+
+
+def citation_on_evidence(citation: dict[str, Any], evidence: list[Span]) -> bool:
+    start, end = int(citation.get("start", 0)), int(citation.get("end", 0))
+    if end - start > MAX_CITATION_CHARS:
+        return False
+    return _hits((citation.get("doc_id", ""), start, end), evidence)
+
+
+def retrieval_hit(retrieved: list[dict[str, Any]], evidence: list[Span]) -> bool:
+    for passage in retrieved[:RETRIEVAL_K]:
+        start, end = int(passage.get("start", 0)), int(passage.get("end", 0))
+        if end - start > MAX_PASSAGE_CHARS:
+            continue
+        if _hits((passage.get("doc_id", ""), start, end), evidence):
+            return True
+    return False
+
+
+def judge(question: GoldQuestion, record: dict[str, Any], corpus: dict[str, str]) -> dict[str, Any]:
+    """The per-question checks every metric is built from."""
+    evidence = evidence_spans(question, corpus)
+    citations = record.get("citations") or []
+    on_evidence = [citation_on_evidence(c, evidence) for c in citations]
+    refused = bool(record.get("refused"))
+    checks: dict[str, Any] = {
+        "refused": refused,
+        "citations": len(citations),
+        "citations_valid": sum(citation_valid(c, corpus) for c in citations),
+        "citations_on_evidence": sum(on_evidence),
+    }
+    if question.answerable:
+        checks["correct"] = (not refused) and facts_matched(question, record.get("answer", ""))
+        checks["retrieval_hit"] = retrieval_hit(record.get("retrieved") or [], evidence)
+        checks["citation_hit"] = any(on_evidence)
+        checks["passed"] = checks["correct"] and checks["citation_hit"]
+    else:
+        checks["passed"] = refused
+    return checks
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return round(ordered[rank - 1], 2)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def summarise(pairs: Iterable[tuple[GoldQuestion, dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """Metrics over (question, record, checks) triples."""
+    pairs = list(pairs)
+    answerable = [(q, r, c) for q, r, c in pairs if q.answerable]
+    unanswerable = [(q, r, c) for q, r, c in pairs if not q.answerable]
+    cites_answerable = sum(c["citations"] for _, _, c in answerable)
+    cites_all = sum(c["citations"] for _, _, c in pairs)
+    latencies = [float(r.get("latency_ms", 0.0)) for _, r, _ in pairs]
+    return {
+        "answer_accuracy": _ratio(sum(c["correct"] for _, _, c in answerable), len(answerable)),
+        "refusal_accuracy": _ratio(sum(c["refused"] for _, _, c in unanswerable), len(unanswerable)),
+        "false_refusal_rate": _ratio(sum(c["refused"] for _, _, c in answerable), len(answerable)),
+        "retrieval_recall_at_5": _ratio(sum(c["retrieval_hit"] for _, _, c in answerable), len(answerable)),
+        "citation_recall": _ratio(sum(c["citation_hit"] for _, _, c in answerable), len(answerable)),
+        "citation_precision": _ratio(sum(c["citations_on_evidence"] for _, _, c in answerable), cites_answerable),
+        "citation_validity": _ratio(sum(c["citations_valid"] for _, _, c in pairs), cites_all),
+        "latency_ms_p50": percentile(latencies, 50),
+        "latency_ms_p95": percentile(latencies, 95),
+        "questions": len(pairs),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "citations": cites_all,
+    }
+
+
+def breakdown(pairs: list[tuple[GoldQuestion, dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """The overall metrics, then the same per language and per kind of question."""
+    by_lang = {
+        lang: summarise(p for p in pairs if p[0].lang == lang)
+        for lang in sorted({q.lang for q, _, _ in pairs})
+    }
+    kinds = sorted({k for q, _, _ in pairs for k in q.kinds})
+    by_kind = {kind: summarise(p for p in pairs if kind in p[0].kinds) for kind in kinds}
+    return {**summarise(pairs), "by_language": by_lang, "by_kind": by_kind}

@@ -1,0 +1,184 @@
+"""Run gold questions through the same chain the service uses, and write what happened.
+
+Outputs in the run folder:
+    summary.json    every metric, overall, per language and per kind of question
+    records.jsonl   one record per question (the documented shape, plus lang/kind/checks)
+    report.html     metrics, every question with its answer and highlighted citations, failures first
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.gold import GoldQuestion, load_gold
+from eval.metrics import LOWER_IS_BETTER, METRICS, breakdown, judge
+from service.errors import BriefingError, UserError
+
+
+class Asker:
+    """Answers one question given the earlier turns; in process or over HTTP."""
+
+    def __call__(self, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class InProcessAsker(Asker):
+    def __init__(self, qa: Any) -> None:
+        self.qa = qa
+
+    def __call__(self, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        return self.qa.ask(question, history=history).to_dict()
+
+
+class HttpAsker(Asker):
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def __call__(self, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        response = self.client.post("/v1/ask", json={"question": question, "history": history})
+        if response.status_code != 200:
+            raise BriefingError(f"service answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+
+def ask_conversation(asker: Asker, question: GoldQuestion) -> tuple[dict[str, Any], float]:
+    """Every turn in one conversation; the last is the one scored. Latency is the scored turn's."""
+    history: list[dict[str, str]] = []
+    turns = question.turns or [question.question]
+    result: dict[str, Any] = {}
+    elapsed = 0.0
+    for turn in turns:
+        started = time.perf_counter()
+        result = asker(turn, history)
+        elapsed = (time.perf_counter() - started) * 1000
+        history = [*history, {"role": "user", "content": turn}, {"role": "assistant", "content": result.get("answer", "")}]
+    return result, elapsed
+
+
+def to_record(question: GoldQuestion, result: dict[str, Any], latency_ms: float) -> dict[str, Any]:
+    return {
+        "id": question.id,
+        "question": question.question,
+        "answer": result.get("answer", ""),
+        "refused": bool(result.get("refused")),
+        "citations": [
+            {k: c.get(k) for k in ("n", "doc_id", "start", "end", "quote", "title", "attributed_to")}
+            for c in result.get("citations") or []
+        ],
+        "retrieved": [
+            {k: p.get(k) for k in ("doc_id", "start", "end", "score")} for p in result.get("retrieved") or []
+        ],
+        "latency_ms": round(float(result.get("latency_ms") or latency_ms), 2),
+        "lang": question.lang,
+        "kind": question.kind,
+        "answerable": question.answerable,
+        "answerer": result.get("answerer"),
+        "notes": result.get("notes") or [],
+    }
+
+
+@dataclass
+class RunOutput:
+    summary: dict[str, Any]
+    records: list[dict[str, Any]]
+    out_dir: Path | None
+
+
+def run(
+    gold_path: Path,
+    asker: Asker,
+    corpus: dict[str, str],
+    out_dir: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    against: Path | None = None,
+    meta: dict[str, Any] | None = None,
+) -> RunOutput:
+    questions = load_gold(gold_path, corpus)
+    triples = []
+    records = []
+    for i, question in enumerate(questions, start=1):
+        try:
+            result, latency = ask_conversation(asker, question)
+        except UserError as exc:
+            result, latency = {"answer": "", "refused": False, "notes": [f"error: {exc}"]}, 0.0
+        record = to_record(question, result, latency)
+        checks = judge(question, record, corpus)
+        record["checks"] = checks
+        records.append(record)
+        triples.append((question, record, checks))
+        if on_progress:
+            on_progress(i, len(questions))
+    summary = breakdown(triples)
+    summary["gold"] = str(gold_path)
+    summary.update(meta or {})
+    if against is not None:
+        summary["comparison"] = compare(summary, records, against)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+        with (out_dir / "records.jsonl").open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        from eval.report import render_report
+
+        (out_dir / "report.html").write_text(render_report(summary, records, corpus), encoding="utf-8")
+    return RunOutput(summary, records, out_dir)
+
+
+def compare(summary: dict[str, Any], records: list[dict[str, Any]], previous_dir: Path) -> dict[str, Any]:
+    """Metric deltas and the questions that went from pass to fail, or back, since a previous run."""
+    try:
+        before = json.loads((previous_dir / "summary.json").read_text())
+        old_records = [
+            json.loads(line) for line in (previous_dir / "records.jsonl").read_text().splitlines() if line.strip()
+        ]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--against {previous_dir}: cannot read a previous run there ({exc})") from None
+    deltas = {}
+    for name in METRICS:
+        now, then = summary.get(name), before.get(name)
+        if isinstance(now, int | float) and isinstance(then, int | float):
+            deltas[name] = {"before": then, "after": now, "delta": round(now - then, 4)}
+    old = {r["id"]: bool((r.get("checks") or {}).get("passed")) for r in old_records}
+    new = {r["id"]: bool(r["checks"]["passed"]) for r in records}
+    return {
+        "against": str(previous_dir),
+        "metrics": deltas,
+        "newly_failing": sorted(q for q in new if old.get(q) is True and not new[q]),
+        "newly_passing": sorted(q for q in new if old.get(q) is False and new[q]),
+    }
+
+
+def parse_minimums(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in METRICS:
+            raise UserError(f"--min takes METRIC=VALUE with METRIC one of {', '.join(METRICS)}; got {item!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise UserError(f"--min {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def gate(summary: dict[str, Any], minimums: dict[str, float]) -> list[str]:
+    """Metrics that fall short; for lower-is-better metrics the value is a ceiling."""
+    failures = []
+    for name, bound in minimums.items():
+        value = summary.get(name)
+        if value is None:
+            failures.append(f"{name} has no value (no questions of that kind)")
+        elif name in LOWER_IS_BETTER and value > bound:
+            failures.append(f"{name} = {value} is above the allowed {bound}")
+        elif name not in LOWER_IS_BETTER and value < bound:
+            failures.append(f"{name} = {value} is below the required {bound}")
+    return failures

@@ -1,0 +1,1 @@
+"""Documents -> text with offsets -> chunks with stable ids -> Chroma (+ keyword index)."""

@@ -1,0 +1,357 @@
+"""Files -> document text, with a clear `InputFileError` for every way a file can be unusable.
+
+The text is kept exactly as decoded (only line endings become "\\n" and a byte-order mark is
+dropped): answers cite character offsets into it, so quotes and no-break spaces stay as they are.
+Parsers (trafilatura, pypdf, charset_normalizer) are imported only when a file needs them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import stat
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.text import detect_language
+from service.errors import InputFileError
+
+FORMATS = {
+    ".txt": "txt",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+}
+MAX_TITLE_CHARS = 200
+BINARY_SNIFF_BYTES = 8192
+# charset_normalizer's guesses above this mess ratio are too garbled to index.
+MAX_CHAOS = 0.1
+
+_NEWLINES = re.compile(r"\r\n?")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n")
+
+
+@dataclass
+class LoadedDocument:
+    text: str
+    title: str | None
+    language: str
+    format: str  # 'txt' | 'md' | 'html' | 'pdf'
+    source_path: str
+
+
+def load_path(path: Path, max_bytes: int = 20_000_000) -> LoadedDocument:
+    """Read one document file, or raise InputFileError saying what is wrong with it."""
+    path = Path(path)
+    name = str(path)
+    fmt = _check_file(path, max_bytes)
+    data = _read_bytes(path, max_bytes)
+    if not data:
+        raise InputFileError(name, "file is empty")
+    if fmt == "pdf":
+        text, title = _pdf_text(name, data)
+        if not text.strip():
+            raise InputFileError(name, "PDF has no extractable text (scanned?)")
+        title = title or _first_line_title(text, markdown=False)
+    else:
+        raw = _normalise(_decode(name, data))
+        if not raw.strip():
+            raise InputFileError(name, "file is empty (only white space)")
+        if fmt == "html":
+            text, title = _html_text(raw)
+            if not text.strip():
+                raise InputFileError(name, "HTML page has no main text to index")
+        else:
+            text, title = raw, _first_line_title(raw, markdown=fmt == "md")
+    return LoadedDocument(text, title, detect_language(text), fmt, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# File checks
+
+
+def _check_file(path: Path, max_bytes: int) -> str:
+    """The document format, after checking the path names a readable-looking regular file."""
+    name = str(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise InputFileError(name, "file not found (broken symbolic link)") from None
+        raise InputFileError(name, "file not found") from None
+    except NotADirectoryError:
+        raise InputFileError(name, "file not found (a parent is not a directory)") from None
+    except PermissionError:
+        raise InputFileError(name, "permission denied (cannot reach the file)") from None
+    except OSError as exc:
+        raise InputFileError(name, f"cannot read file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(name, "is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        # Reading a FIFO or a device could block forever or never end.
+        raise InputFileError(name, "not a regular file (a FIFO, socket or device)")
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        shown = suffix or "(no extension)"
+        supported = ", ".join(FORMATS)
+        raise InputFileError(name, f"unsupported file type '{shown}' (supported: {supported})")
+    if info.st_size > max_bytes:
+        raise InputFileError(name, _too_large(info.st_size, max_bytes))
+    return FORMATS[suffix]
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return f"file is {_size(size)}, over the {_size(max_bytes)} limit (BRIEFING_MAX_FILE_MB)"
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} MB".replace(".0 MB", " MB")
+    if n >= 1_000:
+        return f"{n / 1_000:.1f} KB".replace(".0 KB", " KB")
+    return f"{n} bytes"
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    name = str(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except PermissionError:
+        raise InputFileError(name, "permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise InputFileError(name, f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:  # the file grew after the size check
+        raise InputFileError(name, _too_large(len(data), max_bytes))
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+_UTF16_32_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode(name: str, data: bytes) -> str:
+    for bom, encoding in _UTF16_32_BOMS:  # UTF-32 first: its LE BOM starts with UTF-16's
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise InputFileError(name, f"cannot decode text: invalid {encoding}") from None
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        raise InputFileError(name, "binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    guess = _guess_encoding(data)
+    if guess is None:
+        raise InputFileError(name, "cannot decode text: not UTF-8 and no other encoding fits")
+    return guess
+
+
+def _guess_encoding(data: bytes) -> str | None:
+    """charset_normalizer's best guess, when it can be trusted: it recognised a language in
+    the result, or the result is clean text in an encoding used for English, Chinese or
+    Russian. Short or random bytes otherwise "decode" into plausible-looking garbage."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.chaos > MAX_CHAOS:
+        return None
+    text = str(best)
+    if best.coherence > 0 or (_codec_name(best.encoding) in _LEGACY_ENCODINGS and _plausible(text)):
+        return text
+    return None
+
+
+def _codec_name(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return encoding
+
+
+# Single-byte and CJK legacy encodings of our three languages, as `codecs.lookup` names them.
+_LEGACY_ENCODINGS = frozenset(
+    _codec_name(e)
+    for e in (
+        ("cp1251", "koi8_r", "koi8_u", "cp866", "mac_cyrillic", "iso8859_5")
+        + ("cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "mac_roman")
+        + ("gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950", "hz")
+    )
+)
+
+
+def _plausible(text: str) -> bool:
+    """No control characters, hardly any symbols, and letters mostly from one script."""
+    from ingest.text import script_counts
+
+    visible = [ch for ch in text if not ch.isspace()]
+    if not visible:
+        return False
+    odd = sum(1 for ch in visible if unicodedata.category(ch) in _ODD_CATEGORIES)
+    if odd > 0.02 * len(visible):
+        return False
+    counts = script_counts(text)
+    letters = sum(counts.values())
+    main = max(counts["han"], counts["cyrillic"], counts["latin"])
+    return letters > 0 and main >= 0.9 * letters
+
+
+# Control, private-use, unassigned and symbol characters: rare in real text, common in
+# bytes decoded with the wrong table.
+_ODD_CATEGORIES = frozenset({"Cc", "Co", "Cn", "So", "Sk"})
+
+
+def _normalise(text: str) -> str:
+    return _NEWLINES.sub("\n", text.removeprefix("\ufeff"))
+
+
+def _first_line_title(text: str, markdown: bool) -> str | None:
+    for line in text.split("\n"):
+        title = line.strip()
+        if markdown:
+            title = title.lstrip("#").strip()
+        if title:
+            return title[:MAX_TITLE_CHARS]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+
+_DROPPED_TAGS = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside")
+_BLOCK_TAGS = frozenset(
+    ("p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul")
+    + ("ol", "dl", "dt", "dd", "table", "tr", "blockquote", "pre", "figure", "figcaption", "br")
+    + ("hr",)
+)
+
+
+def _html_text(html: str) -> tuple[str, str | None]:
+    """Main text (paragraphs separated by blank lines) and title of an HTML page."""
+    import trafilatura
+
+    metadata = trafilatura.extract_metadata(html)
+    title = metadata.title if metadata is not None and metadata.title else _lxml_title(html)
+    root = _parse_html(html)
+    if root is None:
+        return "", _clean_title(title)
+    _drop_boilerplate(root)
+    # On short pages favor_recall falls back to all page text, navigation included: hence the
+    # boilerplate is dropped before trafilatura sees the page.
+    extracted = trafilatura.extract(root, include_comments=False, include_tables=True, favor_recall=True)
+    text = _paragraphs(extracted.split("\n")) if extracted else ""
+    if not text.strip():
+        text = _fallback_html_text(html)
+    return text, _clean_title(title)
+
+
+def _drop_boilerplate(root: Any) -> None:
+    """Remove comments, scripts, styles and navigation; a <header> or <footer> inside the
+    article (its headline, its byline) stays."""
+    for node in root.xpath("//comment() | //processing-instruction()"):
+        _drop_keep_tail(node)
+    for node in root.xpath("|".join(f"//{tag}" for tag in _DROPPED_TAGS)):
+        if node.tag in ("header", "footer") and node.xpath("ancestor::article | ancestor::main"):
+            continue
+        _drop_keep_tail(node)
+
+
+def _paragraphs(lines: list[str]) -> str:
+    return "\n\n".join(line.strip() for line in lines if line.strip())
+
+
+def _fallback_html_text(html: str) -> str:
+    """<body> text without boilerplate, one block per paragraph: for pages where trafilatura
+    finds no main text."""
+    root = _parse_html(html)
+    if root is None:
+        return ""
+    _drop_boilerplate(root)
+    body = root.find("body")
+    scope = body if body is not None else root
+    for element in scope.iter():
+        if isinstance(element.tag, str) and element.tag in _BLOCK_TAGS:
+            element.tail = "\n\n" + (element.tail or "")
+            element.text = "\n\n" + (element.text or "")
+    blocks = _BLANK_LINES.split(scope.text_content())
+    return _paragraphs([" ".join(block.split()) for block in blocks])
+
+
+def _drop_keep_tail(node: Any) -> None:
+    parent = node.getparent()
+    if parent is None:
+        return
+    tail = node.tail or ""
+    previous = node.getprevious()
+    if previous is not None:
+        previous.tail = (previous.tail or "") + tail
+    else:
+        parent.text = (parent.text or "") + tail
+    parent.remove(node)
+
+
+def _parse_html(html: str) -> Any:  # an lxml element, or None
+    import lxml.html
+    from lxml.etree import ParserError
+
+    try:
+        return lxml.html.document_fromstring(html)
+    except (ParserError, ValueError):
+        return None
+
+
+def _lxml_title(html: str) -> str | None:
+    root = _parse_html(html)
+    if root is None:
+        return None
+    found = root.xpath("//meta[@property='og:title']/@content | //title/text()")
+    return str(found[0]) if found else None
+
+
+def _clean_title(title: str | None) -> str | None:
+    if not title:
+        return None
+    return " ".join(title.split())[:MAX_TITLE_CHARS] or None
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+
+def _pdf_text(name: str, data: bytes) -> tuple[str, str | None]:
+    """Page texts joined by blank lines, and the title from the PDF's metadata; any parser
+    failure is an InputFileError."""
+    from pypdf import PdfReader
+
+    if b"%PDF-" not in data[:1024]:
+        raise InputFileError(name, "not a readable PDF: no %PDF header")
+    if b"%%EOF" not in data[-2048:]:
+        raise InputFileError(name, "not a readable PDF: the file is truncated (no %%EOF marker)")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InputFileError(name, "not a readable PDF: it is encrypted (password needed)")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = reader.metadata.title if reader.metadata is not None else None
+    except InputFileError:
+        raise
+    except Exception as exc:  # pypdf raises many exception types on broken files
+        raise InputFileError(name, f"not a readable PDF: {exc}") from None
+    text = "\n\n".join(_normalise(page).strip() for page in pages if page.strip())
+    return text, _clean_title(title)

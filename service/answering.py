@@ -1,0 +1,411 @@
+"""From retrieved passages to an answer whose every sentence cites the exact span it relies on.
+
+The pieces, in the order the chain uses them:
+
+    candidates()    the sentences (and clauses of long sentences) of the retrieved passages, each a
+                    `[start, end)` span of its document's stored text, scored against the question
+    answerability() whether the best candidates answer the question at all; below the threshold the
+                    answer is a refusal, never a guess
+    extractive()    the offline answerer: the best one to three spans, quoted, each with its marker
+    verify()        measures how well each answer sentence is supported by the span it cites, drops
+                    what is not supported and markers that name no retrieved passage
+
+Scores mix a lexical part (IDF-weighted share of the question's terms found in the sentence) and a
+dense part (cosine of the question and sentence embeddings): the lexical part is precise within a
+language, the dense part carries a Chinese or Russian question to an English sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ingest.spans import overlaps
+from service.retrieval import Passage
+
+MAX_QUOTE_CHARS = 400
+# A fragment shorter than this (a photo credit, a dangling clause) is cited with its neighbour.
+MIN_QUOTE_CHARS = 60
+
+
+@dataclass
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    outlet: str
+    start: int
+    end: int
+    quote: str
+    kind: str = ""
+    source_id: str = ""
+    attributed_to: str | None = None
+    language: str = ""
+    date: str = ""
+    support: float = 1.0
+
+
+@dataclass
+class Candidate:
+    passage: int
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    lexical: float = 0.0
+    dense: float = 0.0
+    score: float = 0.0
+    attributed_to: str | None = None
+    source_id: str = ""
+    role: str = ""
+    """What the span is in its document when the manifest says (title, subtitle, photo caption)."""
+
+
+@dataclass
+class Result:
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    retrieved: list[Passage]
+    answerer: str
+    latency_ms: float = 0.0
+    standalone_query: str = ""
+    language: str = "en"
+    answerability: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    fallback: str | None = None
+    unsupported: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [asdict(c) for c in self.citations],
+            "retrieved": [p.to_dict() for p in self.retrieved],
+            "answerer": self.answerer,
+            "latency_ms": round(self.latency_ms, 2),
+            "standalone_query": self.standalone_query,
+            "language": self.language,
+            "answerability": round(self.answerability, 4),
+            "notes": self.notes,
+            "fallback": self.fallback,
+            "unsupported": self.unsupported,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Language of the reply
+# ---------------------------------------------------------------------------------------
+
+REFUSALS = {
+    "en": "The sources do not say. None of the ingested documents covers this question.",
+    "zh": "资料中没有提到这一点。已收录的文件都没有涉及这个问题。",
+    "ru": "В источниках об этом не говорится. Ни один из загруженных документов не касается этого вопроса.",
+}
+_LEADS = {
+    "en": ("The article says: ", "According to {label}, as quoted in the article: ", "According to {label}: "),
+    "zh": ("文章写道：", "据文章引用的{label}：", "据{label}："),
+    "ru": ("В статье говорится: ", "По словам источника «{label}» (цитируется в статье): ", "Согласно источнику «{label}»: "),
+}
+
+
+def reply_language(question: str) -> str:
+    from ingest.text import detect_language
+
+    lang = detect_language(question)
+    return lang if lang in REFUSALS else "en"
+
+
+def lead_for(lang: str, attributed_to: str | None, quoted: bool) -> str:
+    plain, via_article, direct = _LEADS.get(lang, _LEADS["en"])
+    if not attributed_to:
+        return plain
+    return (via_article if quoted else direct).format(label=attributed_to)
+
+
+# ---------------------------------------------------------------------------------------
+# Question analysis
+# ---------------------------------------------------------------------------------------
+
+# "How many ..." asks for a count; "over how much to prioritise" inside a sentence does not.
+_HOW_MANY = re.compile(r"^\W*(?:\w+\W+){0,3}?how (?:many|much)\b|сколько|多少|几个|幾個", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"(?<![\d.])\d[\d,.]*(?![\d])|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"dozen|dozens|hundred|hundreds|thousand|thousands|million|millions|billion|percent)\b|"
+    r"[一二三四五六七八九十百千万亿两]+[个次枚艘名]",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"^(1[89]|20)\d\d$")
+
+
+def has_quantity(text: str) -> bool:
+    """A count or amount other than a bare year."""
+    for match in _NUMBER.finditer(text):
+        token = match.group(0).strip(",.")
+        if not _YEAR.match(token):
+            return True
+    return False
+
+
+_SALIENT = re.compile(r"(?<![\w'’.-])(?:[A-Z](?:[\w’'-]|\.(?=\w))*|\d{2,}[\w-]*)")
+
+
+def salient_terms(question: str) -> list[str]:
+    """Names and numbers a Latin-script question asks about (not its first word)."""
+    words = list(_SALIENT.finditer(question))
+    return [m.group(0) for m in words if m.start() > 0 or m.group(0)[0].isdigit()]
+
+
+def missing_salient(question: str, vocabulary: Any) -> list[str]:
+    """Names and numbers of the question that no document mentions: the corpus cannot answer
+    about something it never names."""
+    from ingest.text import tokenize
+
+    missing = []
+    for term in salient_terms(question):
+        tokens = tokenize(term)
+        if tokens and not any(t in vocabulary for t in tokens):
+            missing.append(term)
+    return missing
+
+
+# ---------------------------------------------------------------------------------------
+# Candidates
+# ---------------------------------------------------------------------------------------
+
+
+def quote_spans(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str, str]]]:
+    """For each article, the spans that quote or report a cited source: (start, end, label, source_id)."""
+    import json
+
+    out: dict[str, list[tuple[int, int, str, str]]] = {}
+    for meta in documents.values():
+        if meta.get("kind") != "quoted excerpt" or not meta.get("cited_in"):
+            continue
+        try:
+            spans = json.loads(meta.get("quote_spans") or "[]")
+        except ValueError:
+            continue
+        label = str(meta.get("label") or meta.get("title") or meta.get("source_id"))
+        for start, end in spans:
+            out.setdefault(str(meta["cited_in"]), []).append((int(start), int(end), label, str(meta.get("source_id"))))
+    return out
+
+
+def _units(text: str) -> list[tuple[int, int]]:
+    """Sentences, with long ones cut into clauses and short fragments joined to a neighbour."""
+    from ingest.text import split_clauses, split_sentences
+
+    spans: list[tuple[int, int]] = []
+    for s, e in split_sentences(text):
+        spans.extend(split_clauses(text, s, e, MAX_QUOTE_CHARS))
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and (e - s < MIN_QUOTE_CHARS or merged[-1][1] - merged[-1][0] < MIN_QUOTE_CHARS):
+            ps, pe = merged[-1]
+            gap = text[pe:s]
+            # Join only within a paragraph and only while the quote stays citable.
+            if "\n\n" not in gap and e - ps <= MAX_QUOTE_CHARS:
+                merged[-1] = (ps, e)
+                continue
+        merged.append((s, e))
+    return merged
+
+
+def _json_spans(value: Any) -> list[Any]:
+    import json
+
+    try:
+        return list(json.loads(value or "[]"))
+    except (TypeError, ValueError):
+        return []
+
+
+def candidates(
+    passages: list[Passage], documents: dict[str, dict[str, Any]]
+) -> list[Candidate]:
+    spans_by_article = quote_spans(documents)
+    out: list[Candidate] = []
+    seen: set[tuple[str, int, int]] = set()
+    for i, passage in enumerate(passages):
+        meta = documents.get(passage.doc_id, passage.metadata)
+        body_start = int(meta.get("body_start", 0))
+        for s, e in _units(passage.text):
+            start, end = passage.start + s, passage.start + e
+            if start < body_start:
+                # The header of a quoted-excerpt document is our description, not the source's words.
+                continue
+            key = (passage.doc_id, start, end)
+            if key in seen:
+                continue
+            seen.add(key)
+            cand = Candidate(i, passage.doc_id, start, end, passage.text[s:e], source_id=str(meta.get("source_id", "")))
+            cand.role = " ".join(
+                str(role) for rs, re_, role in _json_spans(meta.get("role_spans")) if overlaps((start, end), (rs, re_))
+            )
+            kind = meta.get("kind")
+            if kind in {"quoted excerpt", "cited source"}:
+                cand.attributed_to = str(meta.get("label") or meta.get("title") or "")
+            else:
+                for qs, qe, label, sid in spans_by_article.get(passage.doc_id, []):
+                    if overlaps((start, end), (qs, qe)):
+                        cand.attributed_to, cand.source_id = label, sid
+                        break
+            out.append(cand)
+    return out
+
+
+@dataclass
+class Scorer:
+    """Scores candidate spans against a question; weights are settings, calibrated on the gold set."""
+
+    embedder: Any
+    index: Any
+    lexical_weight: float = 0.6
+    dense_weight: float = 0.4
+    rank_weight: float = 0.05
+    _cache: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def weights(self, tokens: list[str]) -> dict[str, float]:
+        return {t: self.index.idf(t) for t in dict.fromkeys(tokens)}
+
+    def coverage(self, q_weights: dict[str, float], tokens: set[str]) -> float:
+        total = sum(q_weights.values())
+        if total <= 0:
+            return 0.0
+        return sum(w for t, w in q_weights.items() if t in tokens) / total
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vec in zip(missing, self.embedder.embed_documents(missing), strict=True):
+                self._cache[text] = np.asarray(vec, dtype=np.float32)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+
+    def score(self, question: str, query_vector: list[float], cands: list[Candidate],
+              focus: str | None = None) -> list[Candidate]:
+        """Score in place and return best first. `focus` is the latest question of a conversation,
+        whose terms matter more than those carried over from earlier turns."""
+        from ingest.text import tokenize
+
+        if not cands:
+            return []
+        q_weights = self.weights(tokenize(question))
+        if focus:
+            for t, w in self.weights(tokenize(focus)).items():
+                q_weights[t] = w * 1.5
+        sims = self.vectors([c.text for c in cands]) @ np.asarray(query_vector, dtype=np.float32)
+        wants_quantity = bool(_HOW_MANY.search(focus or question))
+        for cand, sim in zip(cands, sims, strict=True):
+            cand.lexical = self.coverage(q_weights, set(tokenize(f"{cand.role} {cand.text}")))
+            cand.dense = float(sim)
+            cand.score = (
+                self.lexical_weight * cand.lexical
+                + self.dense_weight * cand.dense
+                + self.rank_weight / (1 + cand.passage)
+            )
+            if wants_quantity and not has_quantity(cand.text):
+                cand.score *= 0.5
+        return sorted(cands, key=lambda c: -c.score)
+
+
+# ---------------------------------------------------------------------------------------
+# The extractive answer
+# ---------------------------------------------------------------------------------------
+
+
+_WHY = re.compile(r"\bwhy\b|\bfor what reasons?\b|почему|зачем|为什么|为何", re.IGNORECASE)
+
+
+def choose(ranked: list[Candidate], max_citations: int, ratio: float = 0.85, question: str = "") -> list[Candidate]:
+    """The best span, plus runners-up that score nearly as well and add words the best lacks.
+
+    A "why" question whose best span merely restates it ("The authors explain several reasons
+    why ...") is answered by what follows, so the next sentence of the same paragraph joins it.
+    """
+    if not ranked:
+        return []
+    best = ranked[0]
+    chosen = [best]
+    if _WHY.search(question) and best.lexical >= 0.6:
+        following = [
+            c for c in ranked
+            if c.doc_id == best.doc_id and 0 <= c.start - best.end <= 2 and c.passage == best.passage
+        ]
+        if following:
+            chosen.append(following[0])
+    for cand in ranked[1:]:
+        if len(chosen) >= max_citations or cand.score < ratio * best.score:
+            break
+        if any(c.doc_id == cand.doc_id and overlaps((c.start, c.end), (cand.start, cand.end)) for c in chosen):
+            continue
+        if any(cand.text.strip() in c.text or c.text.strip() in cand.text for c in chosen):
+            continue
+        chosen.append(cand)
+    # Read in document order, as the author wrote it.
+    return sorted(chosen, key=lambda c: (c.doc_id, c.start))
+
+
+def compose(chosen: list[Candidate], documents: dict[str, dict[str, Any]], lang: str) -> tuple[str, list[Citation]]:
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for n, cand in enumerate(chosen, start=1):
+        meta = documents.get(cand.doc_id, {})
+        quoted = meta.get("kind") in {"article", "quoted excerpt"}
+        lead = lead_for(lang, cand.attributed_to, quoted)
+        parts.append(f"{lead}{cand.text.strip()} [{n}]")
+        citations.append(make_citation(n, cand, meta))
+    return "\n\n".join(parts), citations
+
+
+def make_citation(n: int, cand: Candidate, meta: dict[str, Any], support: float = 1.0) -> Citation:
+    return Citation(
+        n=n,
+        doc_id=cand.doc_id,
+        title=str(meta.get("title") or cand.doc_id),
+        outlet=str(meta.get("outlet") or ""),
+        start=cand.start,
+        end=cand.end,
+        quote=cand.text,
+        kind=str(meta.get("kind") or ""),
+        source_id=cand.source_id or str(meta.get("source_id") or ""),
+        attributed_to=cand.attributed_to,
+        language=str(meta.get("language") or ""),
+        date=str(meta.get("date") or ""),
+        support=round(support, 4),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Verification
+# ---------------------------------------------------------------------------------------
+
+_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+
+
+def numbers_in(text: str) -> set[str]:
+    return {m.group(0).replace(",", "") for m in re.finditer(r"\d[\d,]*(?:\.\d+)?", text)}
+
+
+def support(claim: str, quote: str, scorer: Scorer) -> float:
+    """How much of the claim the quote bears out: IDF-weighted share of the claim's terms found in
+    the quote, blended with their embedding similarity; a number the quote lacks is unsupported."""
+    from ingest.text import tokenize
+
+    claim_text = _MARKER.sub("", claim)
+    if numbers_in(claim_text) - numbers_in(quote):
+        return 0.0
+    weights = scorer.weights(tokenize(claim_text))
+    if not weights:
+        return 1.0
+    lexical = scorer.coverage(weights, set(tokenize(quote)))
+    vecs = scorer.vectors([claim_text, quote])
+    dense = float(vecs[0] @ vecs[1])
+    return 0.7 * lexical + 0.3 * max(dense, 0.0)

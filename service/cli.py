@@ -1,0 +1,279 @@
+"""The `briefing` command.
+
+Each command is a thin shell over a function elsewhere; `--json` output shapes are contracts other
+tools rely on. Errors the user can act on print one line to stderr and exit 2; failures of the
+system (store locked or unreachable, embedder mismatch) exit 3.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.errors import BriefingError, UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Question answering over a briefing article and its cited sources, with span-level citations.",
+)
+sources_app = typer.Typer(help="The briefing's sources: list them, or extract them from an article.")
+app.add_typer(sources_app, name="sources")
+
+
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BRIEFING_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(f"invalid settings: {problems}") from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _fail(exc: BriefingError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2 if isinstance(exc, UserError) else 3)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (.txt .md .html .pdf).")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="A briefing manifest (YAML).")] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove documents not named in this run.")] = False,
+    source_id: Annotated[
+        str | None, typer.Option("--source-id", help="Link the files as the full text of this cited source.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
+) -> None:
+    """Ingest files and/or a manifest; with neither, the bundled briefing."""
+    from ingest.pipeline import ingest as run_ingest
+
+    try:
+        settings = _settings()
+        with _progress(enabled=sys.stderr.isatty()) as on_progress:
+            report = run_ingest(
+                settings, paths or [], manifest, prune_missing=prune, source_id=source_id,
+                on_progress=on_progress,
+            )
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo(
+            f"{report.documents} documents: {report.chunks_added} chunks added, "
+            f"{report.chunks_updated} updated, {report.chunks_unchanged} unchanged, "
+            f"{report.chunks_removed} removed; {report.texts_embedded} texts embedded "
+            f"in {report.seconds:.1f} s"
+        )
+        for err in report.errors:
+            typer.echo(f"  error: {err['path']}: {err['error']}", err=True)
+    if report.documents == 0 and report.errors:
+        raise typer.Exit(1)
+
+
+class _progress:
+    """A progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("ingesting documents", total=None)
+
+        def update(done: int, total: int) -> None:
+            self._progress.update(self._task, completed=done, total=total)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@sources_app.callback(invoke_without_command=True)
+def sources(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List the article and the sources it cites, with whether their full text is present."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from service.catalog import list_sources
+
+    try:
+        items = list_sources(_settings())
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(items)
+        return
+    for item in items:
+        original = f" [{item['original_title']}]" if item.get("original_title") else ""
+        full = "full text" if item["full_text"] else "quoted only"
+        typer.echo(
+            f"{item['source_id']:<38} {item['kind']:<8} {item['language']:<3} {full:<11} "
+            f"{item['outlet'] or ''}: {item['title'] or ''}{original}"
+        )
+
+
+@sources_app.command("extract")
+def sources_extract(
+    file: Annotated[Path, typer.Argument(help="An article (.txt .md .html .pdf).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of manifest YAML.")] = False,
+) -> None:
+    """Propose manifest entries for the sources an article cites."""
+    from ingest.citations import extract_sources
+    from ingest.loaders import load_path
+    from ingest.manifest import dump_sources_yaml
+
+    try:
+        found = extract_sources(load_path(file).text)
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json([s.model_dump(exclude_none=True) for s in found])
+    else:
+        sys.stdout.write(dump_sources_yaml(found))
+
+
+@app.command()
+def docs(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    text: Annotated[bool, typer.Option("--text", help="Include each document's stored text.")] = False,
+) -> None:
+    """List the stored documents."""
+    from service.catalog import list_documents
+
+    try:
+        items = list_documents(_settings(), with_text=text)
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(items)
+        return
+    for item in items:
+        typer.echo(f"{item['doc_id']:<50} {item['kind']:<15} {item['language']:<3} {item['chars']:>7}  {item['title']}")
+        if text:
+            typer.echo(item["text"])
+
+
+@app.command()
+def show(
+    doc_id: Annotated[str, typer.Argument(help="A document id (see `briefing docs`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print one document's stored text and metadata."""
+    from service.catalog import show_document
+
+    try:
+        item = show_document(_settings(), doc_id)
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(item)
+    else:
+        for key, value in sorted(item["metadata"].items()):
+            typer.echo(f"{key}: {value}")
+        typer.echo("")
+        typer.echo(item["text"])
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in English, Chinese or Russian.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result object as JSON.")] = False,
+    answerer: Annotated[
+        str | None, typer.Option(help="extractive or llm (default: BRIEFING_ANSWERER).")
+    ] = None,
+    doc: Annotated[list[str] | None, typer.Option("--doc", help="Only search this document (repeatable).")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option("--language", help="Only documents in this language (repeatable).")
+    ] = None,
+) -> None:
+    """Answer one question from the ingested briefing, with citations."""
+    from service.chain import BriefingQA
+
+    filters = {k: v for k, v in {"doc_id": doc, "language": language}.items() if v}
+    try:
+        if answerer not in (None, "extractive", "llm"):
+            raise UserError(f"--answerer must be 'extractive' or 'llm', not {answerer!r}")
+        result = BriefingQA(_settings()).ask(question, filters=filters, answerer=answerer)
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    typer.echo(result.answer)
+    for c in result.citations:
+        typer.echo(f"  [{c.n}] {c.title} ({c.doc_id} {c.start}-{c.end}): {c.quote}")
+    for note in result.notes:
+        typer.echo(f"  note: {note}", err=True)
+
+
+@app.command("eval")
+def eval_command(
+    gold: Annotated[Path, typer.Option(help="Gold questions (JSON lines).")] = Path("eval/gold/dev.jsonl"),
+    out: Annotated[Path | None, typer.Option(help="Folder for summary.json, records.jsonl, report.html.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Also write the summary here.")] = None,
+    against: Annotated[Path | None, typer.Option(help="A previous run folder to compare with.")] = None,
+    minimum: Annotated[
+        list[str] | None, typer.Option("--min", help="METRIC=VALUE; exit 1 when a metric falls short.")
+    ] = None,
+    fresh_store: Annotated[
+        bool, typer.Option("--fresh-store", help="Ingest the bundled briefing into a new temporary store first.")
+    ] = False,
+    url: Annotated[str | None, typer.Option(help="Ask a running service instead of answering in process.")] = None,
+    answerer: Annotated[str | None, typer.Option(help="extractive or llm (default: BRIEFING_ANSWERER).")] = None,
+) -> None:
+    """Run gold questions through the answering chain and score the answers."""
+    from eval.cli import run_eval
+
+    try:
+        code = run_eval(
+            _settings(), gold=gold, out=out, json_out=json_out, against=against, minimums=minimum or [],
+            fresh_store=fresh_store, url=url, answerer=answerer, progress=sys.stderr.isatty(),
+        )
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

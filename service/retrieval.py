@@ -1,0 +1,260 @@
+"""Hybrid retrieval: dense (Chroma) + keyword (BM25), fused by reciprocal rank.
+
+The keyword index is built in memory from the chunks the store holds and rebuilt when the store's
+generation changes, so a document ingested by another process (or through the API) is found
+without a restart. Tokenisation works for English, Chinese and Russian (see `ingest.text.tokenize`);
+the dense side carries questions across languages.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from service.settings import Settings
+
+FILTER_KEYS = ("doc_id", "source_id", "language", "kind")
+
+
+@dataclass
+class Passage:
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    metadata: dict[str, Any]
+    score: float = 0.0
+    dense: float | None = None
+    keyword: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 6),
+            "text": self.text,
+            "title": self.metadata.get("title"),
+            "kind": self.metadata.get("kind"),
+        }
+
+
+@dataclass
+class KeywordIndex:
+    """BM25 over every chunk, with the document frequencies the answerer uses as term weights."""
+
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    metas: list[dict[str, Any]] = field(default_factory=list)
+    df: Counter[str] = field(default_factory=Counter)
+    bm25: Any = None
+    position: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, store: Any) -> KeywordIndex:
+        import bm25s
+
+        from ingest.text import tokenize
+
+        index = cls()
+        token_lists: list[list[str]] = []
+        for ids, metas, texts in store.all_chunks():
+            for cid, meta, text in zip(ids, metas, texts, strict=True):
+                tokens = tokenize(text or "")
+                index.ids.append(cid)
+                index.texts.append(text or "")
+                index.metas.append(dict(meta or {}))
+                index.df.update(set(tokens))
+                token_lists.append(tokens)
+        index.position = {cid: i for i, cid in enumerate(index.ids)}
+        if token_lists:
+            index.bm25 = bm25s.BM25()
+            index.bm25.index(token_lists, show_progress=False)
+        return index
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def idf(self, token: str) -> float:
+        n = max(self.size, 1)
+        return math.log(1 + (n - self.df.get(token, 0) + 0.5) / (self.df.get(token, 0) + 0.5))
+
+    def search(self, tokens: list[str], n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        if self.bm25 is None:
+            return []
+        vocab = self.bm25.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known:
+            return []
+        scores = self.bm25.get_scores(known)
+        if mask is not None:
+            scores = scores * mask
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
+        return ranked
+
+
+def _where(filters: dict[str, list[str]] | None) -> dict[str, Any] | None:
+    if not filters:
+        return None
+    clauses = [{key: {"$in": list(values)}} for key, values in filters.items() if values]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Accept {"doc_id": "x"} or {"doc_id": ["x", "y"]}; unknown keys are a user error."""
+    from service.errors import UserError
+
+    out: dict[str, list[str]] = {}
+    for key, value in (filters or {}).items():
+        if key not in FILTER_KEYS:
+            raise UserError(f"unknown filter {key!r}; filters are: {', '.join(FILTER_KEYS)}")
+        values = [value] if isinstance(value, str) else list(value or [])
+        if not all(isinstance(v, str) for v in values):
+            raise UserError(f"filter {key!r} takes a string or a list of strings")
+        if values:
+            out[key] = values
+    return out
+
+
+class HybridSearcher:
+    """Dense + keyword search over one store, fused by reciprocal rank."""
+
+    def __init__(self, store: Any, embedder: Any, settings: Settings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self._index: KeywordIndex | None = None
+        self._docs: dict[str, dict[str, Any]] = {}
+        self._generation: int | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    # -- index freshness ------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> KeywordIndex:
+        """Rebuild the keyword index when the store changed (checked at most once a second)."""
+        now = time.monotonic()
+        if not force and self._index is not None and now - self._checked_at < 1.0:
+            return self._index
+        with self._lock:
+            generation = self.store.generation()
+            self._checked_at = now
+            if force or self._index is None or generation != self._generation:
+                self._docs = self.store.document_metadata()
+                self._index = KeywordIndex.build(self.store)
+                self._generation = generation
+            return self._index
+
+    @property
+    def index(self) -> KeywordIndex:
+        return self.refresh()
+
+    @property
+    def documents(self) -> dict[str, dict[str, Any]]:
+        self.refresh()
+        return self._docs
+
+    # -- search ---------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int | None = None, filters: dict[str, list[str]] | None = None,
+        mode: str | None = None, query_vector: list[float] | None = None,
+    ) -> list[Passage]:
+        from ingest.text import tokenize
+
+        k = k or self.settings.k
+        mode = mode or self.settings.retrieval_mode
+        n = max(self.settings.candidates, k)
+        index = self.refresh()
+        ranked: dict[str, Passage] = {}
+        fused: Counter[str] = Counter()
+
+        if mode in {"hybrid", "dense"}:
+            vector = query_vector or self.embedder.embed_query(query)
+            for rank, (cid, sim, text, meta) in enumerate(self.store.query(vector, n, _where(filters))):
+                passage = ranked.setdefault(cid, self._passage(cid, text, meta))
+                passage.dense = sim
+                fused[cid] += 1.0 / (self.settings.rrf_k + rank + 1)
+        if mode in {"hybrid", "keyword"}:
+            mask = self._mask(index, filters)
+            for rank, (i, score) in enumerate(index.search(tokenize(query), n, mask)):
+                cid = index.ids[i]
+                passage = ranked.setdefault(cid, self._passage(cid, index.texts[i], index.metas[i]))
+                passage.keyword = score
+                fused[cid] += 1.0 / (self.settings.rrf_k + rank + 1)
+
+        docs = self._docs
+        out = []
+        for cid, score in fused.most_common():
+            passage = ranked[cid]
+            record = docs.get(passage.doc_id)
+            # A chunk whose document record is missing or incomplete belongs to an interrupted
+            # ingest; it is not served until the next ingest repairs it.
+            if record is None or record.get("complete") is not True:
+                continue
+            passage.score = score
+            out.append(passage)
+        return _drop_contained(out)[:k]
+
+    def _passage(self, cid: str, text: str, meta: dict[str, Any]) -> Passage:
+        return Passage(cid, str(meta.get("doc_id", "")), int(meta.get("start", 0)),
+                       int(meta.get("end", 0)), text, dict(meta))
+
+    def _mask(self, index: KeywordIndex, filters: dict[str, list[str]] | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        mask = np.ones(index.size, dtype=np.float32)
+        for key, values in filters.items():
+            allowed = set(values)
+            mask *= np.fromiter((m.get(key) in allowed for m in index.metas), dtype=np.float32, count=index.size)
+        return mask
+
+
+def _drop_contained(passages: list[Passage]) -> list[Passage]:
+    """A quoted excerpt repeats words the article holds; when the article's passage is also found,
+    keep only the article's, which has the attribution around the quote."""
+    from ingest.spans import fold_whitespace
+
+    article_texts = [fold_whitespace(p.text) for p in passages if p.metadata.get("kind") == "article"]
+    kept: list[Passage] = []
+    for passage in passages:
+        if passage.metadata.get("kind") == "quoted excerpt" and article_texts:
+            paragraphs = [fold_whitespace(x) for x in passage.text.split("\n\n")]
+            if any(len(q) >= 15 and any(q in a for a in article_texts) for q in paragraphs):
+                continue
+        kept.append(passage)
+    return kept
+
+
+class BriefingRetriever(BaseRetriever):
+    """LangChain face of the hybrid searcher: `invoke(query)` -> Documents with offsets."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    searcher: Any
+    k: int | None = None
+    filters: dict[str, list[str]] | None = None
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            Document(
+                page_content=p.text,
+                metadata={**p.metadata, "chunk_id": p.chunk_id, "score": p.score},
+            )
+            for p in self.searcher.search(query, self.k, self.filters)
+        ]

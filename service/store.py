@@ -1,0 +1,339 @@
+"""The Chroma store: chunk vectors and the documents' stored text.
+
+Two collections under one prefix:
+
+    {prefix}-chunks   one record a chunk: its embedding, its text, and metadata that ties it back to
+                      `[start, end)` of its document's stored text
+    {prefix}-docs     one record a document: its full stored text (what citations point into) and
+                      its metadata; a 1-dimensional placeholder vector, since Chroma needs one
+
+The chunks collection records the embedder's name and dimension; opening it with another embedder
+fails at once naming both. The local store is a `PersistentClient` directory guarded by a write lock
+(see `write_lock`); `BRIEFING_CHROMA_URL` switches to a Chroma server with the same behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from service.errors import EmbedderMismatch, NotFoundError, StoreLockedError, StoreUnavailable
+from service.settings import Settings
+
+_PLACEHOLDER = [1.0]
+# Chroma's get() and upsert() accept bounded batches; these stay well inside its limits.
+_PAGE = 2000
+
+
+@dataclass
+class DocumentRecord:
+    doc_id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return str(self.metadata.get("kind", "document"))
+
+
+def _clean(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata takes str/int/float/bool (and lists of them), never None or dicts."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if value is None:
+            continue
+        if isinstance(value, dict | list | tuple) and not _is_scalar_list(value):
+            out[key] = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, Path):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _is_scalar_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, str) for v in value)
+    )
+
+
+def make_client(settings: Settings) -> Any:
+    """A Chroma client for the settings: HTTP when BRIEFING_CHROMA_URL is set, else a local directory."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"Chroma server at {settings.chroma_url} does not answer ({exc}); "
+                "start it or fix BRIEFING_CHROMA_URL"
+            ) from None
+    path = settings.store_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+@contextlib.contextmanager
+def write_lock(settings: Settings) -> Iterator[None]:
+    """Exclusive right to write the local store.
+
+    Chroma's own SQLite locking lets a second process block for minutes; a file lock taken
+    before Chroma is opened makes a second writer fail within `lock_timeout_s` instead. A Chroma
+    server serialises writes itself, so no lock is taken in server mode.
+    """
+    if settings.chroma_url:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    settings.store_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = settings.store_dir / "write.lock"
+    owner_path = settings.store_dir / "write.lock.owner"
+    lock = FileLock(str(lock_path), timeout=settings.lock_timeout_s)
+    try:
+        lock.acquire()
+    except Timeout:
+        owner = owner_path.read_text().strip() if owner_path.exists() else "another process"
+        raise StoreLockedError(
+            f"the store at {settings.store_dir} is being written by {owner}; "
+            "wait for it to finish (or stop the service that holds it) and try again"
+        ) from None
+    try:
+        owner_path.write_text(f"process {os.getpid()}")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            owner_path.unlink()
+        lock.release()
+
+
+class Store:
+    """Both collections, opened for one embedder."""
+
+    def __init__(
+        self, settings: Settings, embedder_name: str, dimension: int | None, client: Any = None
+    ):
+        self.settings = settings
+        self.embedder_name = embedder_name
+        self.dimension = dimension
+        self._client = client
+        self._chunks: Any = None
+        self._docs: Any = None
+        self._open_lock = threading.Lock()
+
+    # -- opening ------------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.store_dir)
+
+    def open(self) -> Store:
+        with self._open_lock:
+            if self._chunks is not None:
+                return self
+            try:
+                client = self._client or make_client(self.settings)
+                chunks = client.get_or_create_collection(
+                    f"{self.settings.collection}-chunks",
+                    embedding_function=None,
+                    metadata={"embedder": self.embedder_name, "dimension": self.dimension or 0},
+                    configuration={"hnsw": {"space": "cosine"}},
+                )
+                docs = client.get_or_create_collection(
+                    f"{self.settings.collection}-docs",
+                    embedding_function=None,
+                    metadata={"generation": 0},
+                )
+            except (EmbedderMismatch, StoreUnavailable):
+                raise
+            except Exception as exc:
+                raise StoreUnavailable(f"cannot open the store at {self.location}: {exc}") from None
+            meta = chunks.metadata or {}
+            stored_name, stored_dim = meta.get("embedder"), meta.get("dimension")
+            dim_differs = self.dimension is not None and stored_dim != self.dimension
+            if stored_name != self.embedder_name or dim_differs:
+                raise EmbedderMismatch(
+                    f"the store at {self.location} was built with embedder {stored_name!r} "
+                    f"({stored_dim} dimensions), but this run uses {self.embedder_name!r} "
+                    f"({self.dimension} dimensions). Set BRIEFING_EMBEDDER={stored_name} to use it, "
+                    "or point BRIEFING_STORE_DIR / BRIEFING_COLLECTION at a new store and ingest again."
+                )
+            self._client, self._chunks, self._docs = client, chunks, docs
+            return self
+
+    @property
+    def chunks(self) -> Any:
+        return self.open()._chunks
+
+    @property
+    def docs(self) -> Any:
+        return self.open()._docs
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers now."""
+        try:
+            self.docs.count()
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"the store at {self.location} does not answer: {exc}") from None
+
+    # -- generation: lets readers notice that the store changed -------------------------
+    def generation(self) -> int:
+        try:
+            fresh = self._client.get_collection(f"{self.settings.collection}-docs", embedding_function=None)
+        except Exception as exc:
+            raise StoreUnavailable(f"the store at {self.location} does not answer: {exc}") from None
+        return int((fresh.metadata or {}).get("generation", 0))
+
+    def bump_generation(self) -> int:
+        value = self.generation() + 1
+        self.docs.modify(metadata={"generation": value})
+        return value
+
+    # -- documents ----------------------------------------------------------------------
+    def put_document(self, record: DocumentRecord) -> None:
+        self.docs.upsert(
+            ids=[record.doc_id],
+            embeddings=[_PLACEHOLDER],
+            documents=[record.text],
+            metadatas=[_clean({**record.metadata, "doc_id": record.doc_id})],
+        )
+
+    def get_document(self, doc_id: str) -> DocumentRecord:
+        got = self.docs.get(ids=[doc_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            raise NotFoundError(f"no document with id {doc_id!r}")
+        return DocumentRecord(doc_id, got["documents"][0] or "", dict(got["metadatas"][0] or {}))
+
+    def document_metadata(self) -> dict[str, dict[str, Any]]:
+        """Every document's metadata, by id (no text)."""
+        out: dict[str, dict[str, Any]] = {}
+        for ids, metas, _ in self._pages(self.docs, include=["metadatas"]):
+            for doc_id, meta in zip(ids, metas, strict=True):
+                out[doc_id] = dict(meta or {})
+        return out
+
+    def documents(self) -> list[DocumentRecord]:
+        out = []
+        for ids, metas, texts in self._pages(self.docs, include=["metadatas", "documents"]):
+            for doc_id, meta, text in zip(ids, metas, texts, strict=True):
+                out.append(DocumentRecord(doc_id, text or "", dict(meta or {})))
+        return out
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove a document and its chunks; returns the number of chunks removed."""
+        ids = self.chunk_ids_for(doc_id)
+        self.delete_chunks(ids)
+        self.docs.delete(ids=[doc_id])
+        return len(ids)
+
+    # -- chunks -------------------------------------------------------------------------
+    def chunk_metadata_for(self, doc_id: str) -> dict[str, dict[str, Any]]:
+        got = self.chunks.get(where={"doc_id": doc_id}, include=["metadatas"])
+        return {cid: dict(meta or {}) for cid, meta in zip(got["ids"], got["metadatas"], strict=True)}
+
+    def chunk_ids_for(self, doc_id: str) -> list[str]:
+        return list(self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def all_chunk_metadata(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for ids, metas, _ in self._pages(self.chunks, include=["metadatas"]):
+            for cid, meta in zip(ids, metas, strict=True):
+                out[cid] = dict(meta or {})
+        return out
+
+    def all_chunks(self) -> Iterator[tuple[list[str], list[dict[str, Any]], list[str]]]:
+        """Pages of (ids, metadatas, texts) over every chunk."""
+        yield from self._pages(self.chunks, include=["metadatas", "documents"])
+
+    def add_chunks(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        embeddings: list[list[float]],
+    ) -> None:
+        for i in range(0, len(ids), _PAGE):
+            self.chunks.upsert(
+                ids=ids[i : i + _PAGE],
+                documents=texts[i : i + _PAGE],
+                metadatas=[_clean(m) for m in metadatas[i : i + _PAGE]],
+                embeddings=embeddings[i : i + _PAGE],
+            )
+
+    def update_chunk_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
+        for i in range(0, len(ids), _PAGE):
+            self.chunks.update(
+                ids=ids[i : i + _PAGE], metadatas=[_clean(m) for m in metadatas[i : i + _PAGE]]
+            )
+
+    def delete_chunks(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), _PAGE):
+            self.chunks.delete(ids=ids[i : i + _PAGE])
+
+    def count_chunks(self) -> int:
+        return int(self.chunks.count())
+
+    def query(
+        self, embedding: list[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """Nearest chunks: (id, cosine similarity, text, metadata)."""
+        total = self.count_chunks()
+        if total == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[embedding],
+            n_results=min(n, total),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (cid, 1.0 - float(dist), text or "", dict(meta or {}))
+            for cid, dist, text, meta in zip(
+                got["ids"][0], got["distances"][0], got["documents"][0], got["metadatas"][0], strict=True
+            )
+        ]
+
+    def _pages(self, collection: Any, include: list[str]) -> Iterator[tuple[list, list, list]]:
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=_PAGE, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            metas = got.get("metadatas") or [None] * len(ids)
+            texts = got.get("documents") or [None] * len(ids)
+            yield ids, metas, texts
+            if len(ids) < _PAGE:
+                return
+            offset += len(ids)
+
+
+# Dimensions of the packaged embedders, so that listing documents need not load a model.
+KNOWN_DIMENSIONS = {"use-multilingual": 512, "minilm": 384, "e5-small": 384}
+
+
+def open_store(settings: Settings, embedder: Any = None) -> Store:
+    """Open the store for the configured embedder, loaded or not (`embedder` given or None)."""
+    if embedder is not None:
+        return Store(settings, embedder.name, embedder.dimension).open()
+    name = settings.embedder
+    return Store(settings, name, KNOWN_DIMENSIONS.get(name)).open()
