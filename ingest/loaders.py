@@ -8,6 +8,7 @@ Parsers (trafilatura, pypdf, charset_normalizer) are imported only when a file n
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import re
 import stat
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.text import detect_language
+import regex
+
+from ingest.text import detect_language, script_counts
 from service.errors import InputFileError
 
 FORMATS = {
@@ -29,6 +32,8 @@ FORMATS = {
 }
 MAX_TITLE_CHARS = 200
 BINARY_SNIFF_BYTES = 8192
+# Guessed decodings are judged on their first characters: enough to tell, fast on big files.
+SAMPLE_CHARS = 200_000
 # charset_normalizer's guesses above this mess ratio are too garbled to index.
 MAX_CHAOS = 0.1
 
@@ -163,18 +168,29 @@ def _decode(name: str, data: bytes) -> str:
 
 
 def _guess_encoding(data: bytes) -> str | None:
-    """charset_normalizer's best guess, when it can be trusted: it recognised a language in
-    the result, or the result is clean text in an encoding used for English, Chinese or
-    Russian. Short or random bytes otherwise "decode" into plausible-looking garbage."""
+    """The best trusted decoding among charset_normalizer's guesses and cp1252.
+
+    A guess is trusted when charset_normalizer recognised a language in it, or when it is clean
+    text in an encoding used for English, Chinese or Russian: short or random bytes otherwise
+    "decode" into plausible-looking garbage. Among trusted guesses, the one with the fewest rare
+    letters wins (charset_normalizer's order breaks ties): it often reads cp1252 English or
+    French as cp1250 ("crème" -> "crčme").
+    """
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None or best.chaos > MAX_CHAOS:
-        return None
-    text = str(best)
-    if best.coherence > 0 or (_codec_name(best.encoding) in _LEGACY_ENCODINGS and _plausible(text)):
-        return text
-    return None
+    candidates = [
+        (str(match), match.coherence > 0, _codec_name(match.encoding))
+        for match in from_bytes(data)
+        if match.chaos <= MAX_CHAOS
+    ]
+    with contextlib.suppress(UnicodeDecodeError):  # 5 byte values are undefined in cp1252
+        candidates.append((data.decode("cp1252"), False, "cp1252"))
+    trusted = [
+        text
+        for text, coherent, encoding in candidates
+        if coherent or (encoding in _LEGACY_ENCODINGS and _plausible(text))
+    ]
+    return min(trusted, key=lambda text: _rare_characters(text[:SAMPLE_CHARS])) if trusted else None
 
 
 def _codec_name(encoding: str) -> str:
@@ -196,24 +212,55 @@ _LEGACY_ENCODINGS = frozenset(
 
 
 def _plausible(text: str) -> bool:
-    """No control characters, hardly any symbols, and letters mostly from one script."""
-    from ingest.text import script_counts
-
-    visible = [ch for ch in text if not ch.isspace()]
-    if not visible:
-        return False
-    odd = sum(1 for ch in visible if unicodedata.category(ch) in _ODD_CATEGORIES)
-    if odd > 0.02 * len(visible):
+    """Hardly any odd characters, letters mostly from one script, and in that script mostly
+    the everyday letters: a wrong single-byte table turns Russian into accented Latin
+    ("òÏÓÓÉÑ"), a wrong CJK table turns anything into rare characters."""
+    text = text[:SAMPLE_CHARS]
+    visible = sum(1 for ch in text if not ch.isspace())
+    if not visible or _rare_characters(text, letters=False) > 0.02 * visible:
         return False
     counts = script_counts(text)
     letters = sum(counts.values())
-    main = max(counts["han"], counts["cyrillic"], counts["latin"])
-    return letters > 0 and main >= 0.9 * letters
+    if letters and counts["latin"] >= 0.9 * letters:
+        accented = sum(1 for ch in text if ch.isalpha() and not ch.isascii())
+        return accented <= 0.25 * counts["latin"]
+    if letters and counts["han"] >= 0.9 * letters:
+        common = sum(1 for ch in text if _is_common_han(ch))
+        return common >= 0.8 * counts["han"]
+    return letters > 0 and counts["cyrillic"] >= 0.9 * letters
 
 
-# Control, private-use, unassigned and symbol characters: rare in real text, common in
-# bytes decoded with the wrong table.
-_ODD_CATEGORIES = frozenset({"Cc", "Co", "Cn", "So", "Sk"})
+def _is_common_han(ch: str) -> bool:
+    """In GB2312's first level or Big5's frequent block: the few thousand characters that
+    make up nearly all simplified or traditional Chinese text."""
+    try:
+        if 0xB0 <= ch.encode("gb2312")[0] <= 0xD7:
+            return True
+    except UnicodeEncodeError:
+        pass
+    try:
+        return 0xA440 <= int.from_bytes(ch.encode("big5"), "big") <= 0xC67E
+    except UnicodeEncodeError:
+        return False
+
+
+# Characters that are rare in real text but common in bytes decoded with the wrong table:
+# controls, private use, unassigned, symbols, and Latin-1's odd signs.
+_ODD_CATEGORIES = frozenset({"Cc", "Co", "Cn", "So", "Sk", "No"})
+_ODD_CHARACTERS = frozenset("¤¦§¨ª¬¯±´µ¶·¸º¿×÷ƒ‡‰ˆ˜")
+_COMMON_LETTERS = regex.compile(r"[A-Za-z\u00c0-\u00ff\u0400-\u045f\p{Han}\p{Hiragana}\p{Katakana}]")
+
+
+def _rare_characters(text: str, letters: bool = True) -> int:
+    """Odd characters, plus (if `letters`) letters outside ASCII, Latin-1, Russian and CJK."""
+    count = 0
+    for ch in text:
+        if ch in "\t\n\r\f":
+            continue
+        odd = ch in _ODD_CHARACTERS or unicodedata.category(ch) in _ODD_CATEGORIES
+        if odd or (letters and ch.isalpha() and not _COMMON_LETTERS.match(ch)):
+            count += 1
+    return count
 
 
 def _normalise(text: str) -> str:
@@ -246,14 +293,17 @@ def _html_text(html: str) -> tuple[str, str | None]:
     """Main text (paragraphs separated by blank lines) and title of an HTML page."""
     import trafilatura
 
-    metadata = trafilatura.extract_metadata(html)
-    title = metadata.title if metadata is not None and metadata.title else _lxml_title(html)
     root = _parse_html(html)
     if root is None:
-        return "", _clean_title(title)
-    _drop_boilerplate(root)
+        return "", None
+    # The page's declared title; trafilatura's guess (often the first <h1>) only without one.
+    title = _declared_title(root)
+    if title is None:
+        metadata = trafilatura.extract_metadata(html)
+        title = metadata.title if metadata is not None else None
     # On short pages favor_recall falls back to all page text, navigation included: hence the
     # boilerplate is dropped before trafilatura sees the page.
+    _drop_boilerplate(root)
     extracted = trafilatura.extract(root, include_comments=False, include_tables=True, favor_recall=True)
     text = _paragraphs(extracted.split("\n")) if extracted else ""
     if not text.strip():
@@ -316,12 +366,10 @@ def _parse_html(html: str) -> Any:  # an lxml element, or None
         return None
 
 
-def _lxml_title(html: str) -> str | None:
-    root = _parse_html(html)
-    if root is None:
-        return None
+def _declared_title(root: Any) -> str | None:
     found = root.xpath("//meta[@property='og:title']/@content | //title/text()")
-    return str(found[0]) if found else None
+    titles = [" ".join(str(t).split()) for t in found]
+    return next((t for t in titles if t), None)
 
 
 def _clean_title(title: str | None) -> str | None:
@@ -341,7 +389,7 @@ def _pdf_text(name: str, data: bytes) -> tuple[str, str | None]:
 
     if b"%PDF-" not in data[:1024]:
         raise InputFileError(name, "not a readable PDF: no %PDF header")
-    if b"%%EOF" not in data[-2048:]:
+    if b"%%EOF" not in data[-4096:]:
         raise InputFileError(name, "not a readable PDF: the file is truncated (no %%EOF marker)")
     try:
         reader = PdfReader(io.BytesIO(data))

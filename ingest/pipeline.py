@@ -287,7 +287,7 @@ def _content_hash(spec: DocSpec, settings: Settings) -> str:
 
 
 # Bump when chunking rules change, so stores re-chunk on the next ingest.
-_CHUNKER_VERSION = 1
+_CHUNKER_VERSION = 2
 
 
 def _same(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -346,6 +346,10 @@ def write_documents(
             spec.doc_id, spec.text, max_chars=settings.chunk_chars,
             overlap_sentences=settings.chunk_overlap_sentences,
         )
+        # An excerpt document's header is our description of the source, not its words: it is
+        # stored for reading but not indexed, so it never crowds out real passages.
+        body_start = int(spec.metadata.get("body_start", 0))
+        chunks = [c for c in chunks if c.end > body_start]
         plan = _Plan(spec, digest, chunks, had_record=record is not None)
         stored = store.chunk_metadata_for(spec.doc_id)
         wanted_ids = set()

@@ -100,6 +100,8 @@ class BriefingQA:
                 self._searcher.refresh(force=True)
                 self._scorer = Scorer(self._embedder, self._searcher.index)
                 self._warm()
+                if self.settings.answerer == "llm":
+                    self.warm_llm()
         return self
 
     def _warm(self) -> None:
@@ -132,6 +134,13 @@ class BriefingQA:
 
             self._llm = make_chat_model(self.settings)
         return self._llm
+
+    def warm_llm(self) -> None:
+        """Load a local model before the first question, so its load time is not charged to the
+        question's LLM timeout."""
+        model = self.llm()
+        if hasattr(model, "_model"):
+            model._model()
 
     # -- the chain ------------------------------------------------------------------------
     def _build_chain(self) -> Any:

@@ -228,7 +228,10 @@ def ask(
     try:
         if answerer not in (None, "extractive", "llm"):
             raise UserError(f"--answerer must be 'extractive' or 'llm', not {answerer!r}")
-        result = BriefingQA(_settings()).ask(question, filters=filters, answerer=answerer)
+        qa = BriefingQA(_settings()).load()
+        if answerer == "llm":
+            qa.warm_llm()
+        result = qa.ask(question, filters=filters, answerer=answerer)
     except BriefingError as exc:
         _fail(exc)
         return
@@ -269,6 +272,44 @@ def eval_command(
         _fail(exc)
         return
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: BRIEFING_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: BRIEFING_PORT).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes (default: BRIEFING_WORKERS); >1 needs BRIEFING_CHROMA_URL."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP API and the analyst chat page (uvicorn, app factory service.api:create_app)."""
+    import uvicorn
+
+    try:
+        settings = _settings()
+        n_workers = workers or settings.workers
+        if n_workers > 1 and not settings.chroma_url:
+            raise UserError(
+                f"{n_workers} workers need a Chroma server (BRIEFING_CHROMA_URL): the local store at "
+                f"{settings.store_dir} allows one writer process. Run one worker, or start `chroma run` "
+                "and set BRIEFING_CHROMA_URL."
+            )
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    uvicorn.run(
+        "service.api:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=n_workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def main() -> None:

@@ -92,19 +92,35 @@ class KeywordIndex:
         return math.log(1 + (n - self.df.get(token, 0) + 0.5) / (self.df.get(token, 0) + 0.5))
 
     def search(self, tokens: list[str], n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
+        ranked, _ = self.search_with_coverage(tokens, n, mask)
+        return ranked
+
+    def search_with_coverage(
+        self, tokens: list[str], n: int, mask: np.ndarray | None
+    ) -> tuple[list[tuple[int, float]], Any]:
+        """BM25 top-n, and a function giving any chunk's coverage of the query: the IDF-weighted
+        share of the query's terms it contains (0 to 1, comparable across queries)."""
         if self.bm25 is None:
-            return []
+            return [], lambda i: 0.0
         vocab = self.bm25.vocab_dict
-        known = [t for t in tokens if t in vocab]
+        unique = list(dict.fromkeys(tokens))
+        total_weight = sum(self.idf(t) for t in unique) or 1.0
+        known = [t for t in unique if t in vocab]
         if not known:
-            return []
-        scores = self.bm25.get_scores(known)
+            return [], lambda i: 0.0
+        per_token = np.stack([self.bm25.get_scores([t]) for t in known])
+        weights = np.array([self.idf(t) for t in known], dtype=np.float32)
+        scores = per_token.sum(axis=0)
         if mask is not None:
             scores = scores * mask
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
-        return ranked
+
+        def coverage(i: int) -> float:
+            return float(weights @ (per_token[:, i] > 0)) / total_weight
+
+        return ranked, coverage
 
 
 def _where(filters: dict[str, list[str]] | None) -> dict[str, Any] | None:
@@ -180,35 +196,61 @@ class HybridSearcher:
         mode = mode or self.settings.retrieval_mode
         n = max(self.settings.candidates, k)
         index = self.refresh()
-        ranked: dict[str, Passage] = {}
-        fused: Counter[str] = Counter()
+        found: dict[str, Passage] = {}
+        dense_rank: dict[str, int] = {}
+        keyword_rank: dict[str, int] = {}
+        coverage: Any = None
 
         if mode in {"hybrid", "dense"}:
             vector = query_vector or self.embedder.embed_query(query)
             for rank, (cid, sim, text, meta) in enumerate(self.store.query(vector, n, _where(filters))):
-                passage = ranked.setdefault(cid, self._passage(cid, text, meta))
+                passage = found.setdefault(cid, self._passage(cid, text, meta))
                 passage.dense = sim
-                fused[cid] += 1.0 / (self.settings.rrf_k + rank + 1)
+                dense_rank[cid] = rank
         if mode in {"hybrid", "keyword"}:
-            mask = self._mask(index, filters)
-            for rank, (i, score) in enumerate(index.search(tokenize(query), n, mask)):
+            ranked, coverage = index.search_with_coverage(tokenize(query), n, self._mask(index, filters))
+            for rank, (i, score) in enumerate(ranked):
                 cid = index.ids[i]
-                passage = ranked.setdefault(cid, self._passage(cid, index.texts[i], index.metas[i]))
+                passage = found.setdefault(cid, self._passage(cid, index.texts[i], index.metas[i]))
                 passage.keyword = score
-                fused[cid] += 1.0 / (self.settings.rrf_k + rank + 1)
+                keyword_rank[cid] = rank
 
+        # A passage outside the dense top-n is at most as similar as the n-th best one.
+        floor = min((p.dense for p in found.values() if p.dense is not None), default=0.0)
+        for cid, passage in found.items():
+            passage.score = self._fuse(cid, passage, dense_rank, keyword_rank, coverage, index, mode, floor)
         docs = self._docs
         out = []
-        for cid, score in fused.most_common():
-            passage = ranked[cid]
+        for passage in sorted(found.values(), key=lambda p: -p.score):
             record = docs.get(passage.doc_id)
             # A chunk whose document record is missing or incomplete belongs to an interrupted
             # ingest; it is not served until the next ingest repairs it.
             if record is None or record.get("complete") is not True:
                 continue
-            passage.score = score
             out.append(passage)
         return _drop_contained(out)[:k]
+
+    def _fuse(
+        self, cid: str, passage: Passage, dense_rank: dict[str, int], keyword_rank: dict[str, int],
+        coverage: Any, index: KeywordIndex, mode: str, floor: float,
+    ) -> float:
+        """Reciprocal rank fusion, or a weighted sum of dense similarity and keyword coverage.
+
+        Coverage, unlike a raw BM25 score, is comparable across languages: a passage in the
+        question's language that shares one word with it covers little of it, and does not outrank
+        the passage in another language that the embedding says means the same thing.
+        """
+        if self.settings.fusion == "rrf" or mode != "hybrid":
+            score = 0.0
+            if cid in dense_rank:
+                score += 1.0 / (self.settings.rrf_k + dense_rank[cid] + 1)
+            if cid in keyword_rank:
+                score += 1.0 / (self.settings.rrf_k + keyword_rank[cid] + 1)
+            return score
+        dense = passage.dense if passage.dense is not None else floor
+        cover = coverage(index.position[cid]) if coverage is not None and cid in index.position else 0.0
+        w = self.settings.keyword_weight
+        return (1 - w) * float(dense) + w * cover
 
     def _passage(self, cid: str, text: str, meta: dict[str, Any]) -> Passage:
         return Passage(cid, str(meta.get("doc_id", "")), int(meta.get("start", 0)),

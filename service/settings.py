@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     """Passages handed to the answerer (and reported as `retrieved`)."""
     candidates: int = Field(30, ge=1, le=500)
     """Candidates each retriever contributes before fusion."""
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    """How dense and keyword results combine: a weighted sum of similarity and keyword coverage,
+    or reciprocal rank fusion."""
+    keyword_weight: float = Field(0.4, ge=0.0, le=1.0)
+    """Share of the keyword side in weighted fusion."""
     rrf_k: int = Field(60, ge=1)
 
     # --- answering -----------------------------------------------------------------------

@@ -134,7 +134,10 @@ def test_russian_guillemets_protect_inner_sentences() -> None:
             "Mr. Smith met Dr. Jones in the U.S. The talks were on Jan. 5 in Washington.",
             ["Mr. Smith met Dr. Jones in the U.S.", "The talks were on Jan. 5 in Washington."],
         ),
-        ("It cost 3.5 million, e.g. for travel. J. Smith agreed.", ["It cost 3.5 million, e.g. for travel.", "J. Smith agreed."]),
+        (
+            "It cost 3.5 million, e.g. for travel. J. Smith agreed.",
+            ["It cost 3.5 million, e.g. for travel.", "J. Smith agreed."],
+        ),
         ("The U.N. Security Council met. It adjourned.", ["The U.N. Security Council met.", "It adjourned."]),
         ("See p. 12 and No. 5 for more. Then stop.", ["See p. 12 and No. 5 for more.", "Then stop."]),
         ("He asked “why?” she said. Nobody answered.", ["He asked “why?” she said.", "Nobody answered."]),
@@ -208,6 +211,8 @@ def test_bad_range_is_rejected() -> None:
 def test_paragraphs() -> None:
     text = "  One\n\n \t\nTwo a\nTwo b\r\n\r\nThree  "
     assert [text[s:e] for s, e in split_paragraphs(text)] == ["One", "Two a\nTwo b", "Three"]
+    crlf = "Line one is here\r\nLine two\r\n\r\nNext"
+    assert [crlf[s:e] for s, e in split_paragraphs(crlf)] == ["Line one is here\r\nLine two", "Next"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +254,7 @@ def test_hard_split_without_punctuation() -> None:
 def test_hard_split_keeps_combining_marks_with_their_letter() -> None:
     text = "e\u0301" * 50  # é written as e + combining acute accent
     pieces = split_clauses(text, 0, len(text), 9)
-    assert all(not text[s] == "\u0301" for s, _ in pieces)
+    assert all(text[s] != "\u0301" for s, _ in pieces)
     assert all(e - s <= 9 for s, e in pieces)
     assert_covers(text, 0, len(text), pieces)
 
