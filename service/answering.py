@@ -337,7 +337,7 @@ def choose(ranked: list[Candidate], max_citations: int, ratio: float = 0.85, que
     if _WHY.search(question) and best.lexical >= 0.6:
         following = [
             c for c in ranked
-            if c.doc_id == best.doc_id and 0 <= c.start - best.end <= 2 and c.passage == best.passage
+            if c.doc_id == best.doc_id and 0 <= c.start - best.end <= 2
         ]
         if following:
             chosen.append(following[0])

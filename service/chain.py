@@ -111,6 +111,8 @@ class BriefingQA:
         tokenize("warm up 预热 прогрев")
         split_sentences("Warm up. 预热。 Прогрев.")
         self._embedder.embed_documents(["warm up", "预热", "прогрев"])
+        # The first vector query loads the HNSW index from disk.
+        self._searcher.search("warm up", k=1)
 
     @property
     def searcher(self) -> HybridSearcher:

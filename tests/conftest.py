@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import shutil
 import signal

@@ -125,7 +125,9 @@ def write_doc(path: Path, paragraphs: list[str]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [BRIEFING, *args], env=env, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL, cwd=env.get("BRIEFING_STORE_DIR") or None,
@@ -135,7 +137,9 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT) -> su
 def cli_json(env: dict[str, str], *args: str, expect_code: int = 0) -> Any:
     """Run a `--json` command; stdout must be exactly one JSON value."""
     proc = run_cli(env, *args)
-    assert proc.returncode == expect_code, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    assert proc.returncode == expect_code, (
+        f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    )
     return json.loads(proc.stdout)
 
 
@@ -259,7 +263,7 @@ def check_changed_document_replacement(settings: Any, folder: Path, embedder: An
     """Ingest a.txt and b.txt, edit one paragraph of a.txt, re-ingest: only a's changed chunks are
     embedded, its stale chunks are gone, its unchanged chunks keep their ids, b is untouched."""
     a = write_doc(folder / "a.txt", DOC_A)
-    b = write_doc(folder / "b.txt", DOC_B)
+    write_doc(folder / "b.txt", DOC_B)
     recorder = RecordingEmbedder(embedder)
     first = ingest(settings, [folder], embedder=recorder)
     assert first.errors == [] and first.documents == 2

@@ -1,0 +1,254 @@
+"""Batch evaluation: metrics recomputed independently from records.jsonl, metrics that fall for a wrong
+answerer, gold-file validation, the comparison with a previous run and the CI gate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eval.gold import load_gold
+from eval.runner import Asker, InProcessAsker, gate, run
+from ingest.pipeline import ingest
+from service.chain import BriefingQA
+from service.errors import GoldFileError
+from service.settings import BUNDLED_GOLD, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    s = Settings(store_dir=tmp_path_factory.mktemp("store"))
+    assert ingest(s).errors == []
+    return s
+
+
+@pytest.fixture(scope="module")
+def qa(settings: Settings) -> BriefingQA:
+    return BriefingQA(settings).load()
+
+
+@pytest.fixture(scope="module")
+def corpus(qa: BriefingQA) -> dict[str, str]:
+    return {r.doc_id: r.text for r in qa.store.documents()}
+
+
+@pytest.fixture(scope="module")
+def good_run(qa: BriefingQA, corpus: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    run(BUNDLED_GOLD, InProcessAsker(qa), corpus, out_dir=out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# An independent scorer, written from eval/gold/README.md without the runner's code
+# ---------------------------------------------------------------------------------------
+
+
+def _locate(corpus: dict[str, str], needle: str) -> list[tuple[str, int, int]]:
+    import re
+
+    words = needle.split()
+    pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
+    found = []
+    for doc, text in corpus.items():
+        i = 0
+        while (m := pattern.search(text, i)) is not None:
+            found.append((doc, m.start(), m.end()))
+            i = m.start() + 1
+    return found
+
+
+def _touches(doc: str, start: int, end: int, spans: list[tuple[str, int, int]]) -> bool:
+    return any(d == doc and start < e and s < end for d, s, e in spans)
+
+
+def independent_metrics(records: list[dict[str, Any]], gold: dict[str, dict[str, Any]],
+                        corpus: dict[str, str]) -> dict[str, float | None]:
+    ans = [r for r in records if gold[r["id"]]["answerable"]]
+    una = [r for r in records if not gold[r["id"]]["answerable"]]
+
+    def ev(r: dict[str, Any]) -> list[tuple[str, int, int]]:
+        return [s for e in gold[r["id"]]["evidence"] for s in _locate(corpus, e)]
+
+    def correct(r: dict[str, Any]) -> bool:
+        text = r["answer"].lower()
+        return not r["refused"] and all(any(a.lower() in text for a in g) for g in gold[r["id"]]["facts"])
+
+    def cite_ok(c: dict[str, Any], spans: list[tuple[str, int, int]]) -> bool:
+        return c["end"] - c["start"] <= 400 and _touches(c["doc_id"], c["start"], c["end"], spans)
+
+    def retrieved_ok(r: dict[str, Any]) -> bool:
+        spans = ev(r)
+        return any(p["end"] - p["start"] <= 1500 and _touches(p["doc_id"], p["start"], p["end"], spans)
+                   for p in r["retrieved"][:5])
+
+    cites_ans = [(c, ev(r)) for r in ans for c in r["citations"]]
+    cites_all = [c for r in records for c in r["citations"]]
+    lat = sorted(r["latency_ms"] for r in records)
+
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    import math
+
+    return {
+        "answer_accuracy": ratio(sum(correct(r) for r in ans), len(ans)),
+        "refusal_accuracy": ratio(sum(r["refused"] for r in una), len(una)),
+        "false_refusal_rate": ratio(sum(r["refused"] for r in ans), len(ans)),
+        "retrieval_recall_at_5": ratio(sum(retrieved_ok(r) for r in ans), len(ans)),
+        "citation_recall": ratio(sum(any(cite_ok(c, ev(r)) for c in r["citations"]) for r in ans), len(ans)),
+        "citation_precision": ratio(sum(cite_ok(c, s) for c, s in cites_ans), len(cites_ans)),
+        "citation_validity": ratio(
+            sum(corpus.get(c["doc_id"], "")[c["start"]:c["end"]] == c["quote"] for c in cites_all), len(cites_all)
+        ),
+        "latency_ms_p50": round(lat[math.ceil(0.5 * len(lat)) - 1], 2),
+        "latency_ms_p95": round(lat[math.ceil(0.95 * len(lat)) - 1], 2),
+    }
+
+
+def _gold_by_id(path: Path) -> dict[str, dict[str, Any]]:
+    return {(o := json.loads(line))["id"]: o for line in path.read_text().splitlines() if line.strip()}
+
+
+def _records(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+
+
+def test_summary_agrees_exactly_with_metrics_recomputed_from_records(good_run: Path, corpus: dict[str, str]) -> None:
+    summary = json.loads((good_run / "summary.json").read_text())
+    again = independent_metrics(_records(good_run), _gold_by_id(BUNDLED_GOLD), corpus)
+    for name, value in again.items():
+        assert summary[name] == value, name
+
+
+def test_records_have_the_documented_shape(good_run: Path) -> None:
+    for record in _records(good_run):
+        assert {"id", "question", "answer", "refused", "citations", "retrieved", "latency_ms"} <= set(record)
+        for c in record["citations"]:
+            assert {"n", "doc_id", "start", "end", "quote"} <= set(c)
+        for p in record["retrieved"]:
+            assert {"doc_id", "start", "end", "score"} <= set(p)
+
+
+def test_summary_breaks_down_by_language_and_kind(good_run: Path) -> None:
+    summary = json.loads((good_run / "summary.json").read_text())
+    assert set(summary["by_language"]) == {"en", "zh", "ru"}
+    assert {"answerable", "unanswerable", "multi-turn"} <= set(summary["by_kind"])
+    assert summary["by_kind"]["unanswerable"]["refusal_accuracy"] is not None
+
+
+class WrongAsker(Asker):
+    """Answers everything, cites a shifted span with an invented quote, and never refuses."""
+
+    def __init__(self, qa: BriefingQA) -> None:
+        self.qa = qa
+
+    def __call__(self, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        result = self.qa.ask(question, history=history, filters=None).to_dict()
+        first = result["retrieved"][0] if result["retrieved"] else {"doc_id": "nowhere", "start": 0, "end": 10}
+        result["refused"] = False
+        result["answer"] = "The sources say something confident."
+        result["citations"] = [
+            {"n": 1, "doc_id": first["doc_id"], "start": first["start"] + 3, "end": first["start"] + 40,
+             "quote": "an invented quotation"},
+            {"n": 2, "doc_id": first["doc_id"], "start": 0, "end": 1000, "quote": "whole chunk"},
+        ]
+        return result
+
+
+def test_metrics_fall_for_a_wrong_answerer(qa: BriefingQA, corpus: dict[str, str], good_run: Path) -> None:
+    good = json.loads((good_run / "summary.json").read_text())
+    bad = run(BUNDLED_GOLD, WrongAsker(qa), corpus).summary
+    assert bad["citation_validity"] == 0.0 < good["citation_validity"]
+    assert bad["refusal_accuracy"] == 0.0 < good["refusal_accuracy"]
+    assert bad["answer_accuracy"] < good["answer_accuracy"]
+    assert bad["citation_precision"] < good["citation_precision"]
+    assert gate(bad, {"citation_validity": 1.0, "refusal_accuracy": 0.8})
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "a", "question": "q?", "answerable": true, "lang": "en"', "not valid JSON"),
+        ('{"id": "a", "answerable": true, "lang": "en"}', "missing field 'question'"),
+        ('{"id": "a", "question": "q?", "answerable": "yes", "lang": "en"}', "'answerable' must be"),
+        ('{"id": "a", "question": "q?", "answerable": true, "lang": "fr", "evidence": ["x"]}', "'lang' must be"),
+        ('{"id": "a", "question": "q?", "answerable": true, "lang": "en", "evidence": ["no such words here"]}',
+         "evidence not found"),
+    ],
+)
+def test_malformed_gold_lines_are_reported_with_their_line_number(
+    tmp_path: Path, corpus: dict[str, str], line: str, message: str
+) -> None:
+    good = '{"id": "ok", "question": "q?", "answerable": false, "lang": "en"}'
+    path = tmp_path / "gold.jsonl"
+    path.write_text(good + "\n" + line + "\n")
+    with pytest.raises(GoldFileError, match=rf"gold.jsonl:2: .*{message}"):
+        load_gold(path, corpus)
+
+
+def test_duplicate_ids_are_reported(tmp_path: Path) -> None:
+    line = '{"id": "same", "question": "q?", "answerable": false, "lang": "en"}'
+    path = tmp_path / "gold.jsonl"
+    path.write_text(f"{line}\n{line}\n")
+    with pytest.raises(GoldFileError, match="gold.jsonl:2: duplicate id 'same' \\(first on line 1\\)"):
+        load_gold(path)
+
+
+def _cli(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BRIEFING_STORE_DIR": str(settings.store_dir)}
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=ROOT)
+
+
+def test_cli_writes_outputs_compares_and_gates(settings: Settings, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    done = _cli(["eval", "--gold", str(BUNDLED_GOLD), "--out", str(first), "--json-out", str(tmp_path / "s.json")],
+                settings)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in first.iterdir()} == {"summary.json", "records.jsonl", "report.html"}
+    assert json.loads((tmp_path / "s.json").read_text())["answer_accuracy"] is not None
+
+    # A higher bar than any run can meet fails the gate; the comparison names the deltas.
+    done = _cli(["eval", "--gold", str(BUNDLED_GOLD), "--out", str(second), "--against", str(first),
+                 "--min", "latency_ms_p50=0.0001"], settings)
+    assert done.returncode == 1
+    assert "latency_ms_p50" in done.stderr
+    comparison = json.loads((second / "summary.json").read_text())["comparison"]
+    assert comparison["metrics"]["answer_accuracy"]["delta"] == 0
+    assert comparison["newly_failing"] == []
+
+    done = _cli(["eval", "--gold", str(BUNDLED_GOLD), "--min", "no_such_metric=1"], settings)
+    assert done.returncode == 2 and "--min takes METRIC=VALUE" in done.stderr
+
+
+@pytest.mark.browser
+def test_report_renders_in_a_real_browser(good_run: Path) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    shots = ROOT / "artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page()
+        page.goto((good_run / "report.html").as_uri())
+        assert "Briefing QA eval" in page.title()
+        assert page.locator("#m-answer_accuracy").count() == 1
+        assert page.locator(".q").count() == len(_records(good_run))
+        first_mark = page.locator(".q mark").first
+        assert first_mark.inner_text().strip() != ""
+        page.screenshot(path=str(shots / "eval-report.png"), full_page=True)
+        browser.close()
