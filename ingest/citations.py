@@ -55,7 +55,9 @@ Fields
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import regex as re
 
@@ -193,6 +195,10 @@ _ABBREVIATION = re.compile(
     r"Aug|Sept?|Oct|Nov|Dec|Inc|Corp|Co)\.)$"
 )
 _ANAPHORIC = {"anaphor", "passive"}
+_MAX_NAME_WORDS = 8
+_LOOKBACK = 200
+"""Characters looked at before a bracket: enough for a name and its media noun, and it keeps a
+text with many brackets in one sentence linear."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +260,8 @@ def extract_sources(text: str) -> list[SourceEntry]:
     """Manifest entries proposed for the sources `text` cites, in order of first mention."""
     sentences = _sentences(text)
     cues = [_explicit_cues(text, s) for s in sentences]
-    names = {c.outlet for found in cues for c in found if c.kind in {"bracketed", "media"}}
+    names = {c.outlet for found in cues for c in found
+             if c.kind == "media" or (c.kind == "bracketed" and c.supported)}
     drafts: list[_Draft] = []
     current: _Draft | None = None
     for index, sentence in enumerate(sentences):
@@ -394,15 +401,30 @@ def _leading_space(text: str, i: int, end: int) -> int:
     return n
 
 
+def _before(text: str, sentence: _Sentence, i: int) -> str:
+    """The part of the sentence just before position i, at most _LOOKBACK characters."""
+    return text[max(sentence.start, i - _LOOKBACK):i]
+
+
+class _Spans:
+    """A fixed set of [start, end) ranges, asked whether a range overlaps any of them. Sorted,
+    with running maximum ends, so that a sentence with thousands of brackets stays fast."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self._starts = [a for a, _ in ordered]
+        self._max_ends = list(accumulate((b for _, b in ordered), max))
+
+    def overlaps(self, span: tuple[int, int]) -> bool:
+        k = bisect_left(self._starts, span[1])  # ranges starting before `span` ends
+        return k > 0 and self._max_ends[k - 1] > span[0]
+
+
 def _masked_spans(text: str, sentence: _Sentence) -> list[tuple[int, int]]:
     """Quotations and brackets: cues are never looked for inside them."""
     spans = [m.span() for m in _QUOTATION.finditer(text, sentence.start, sentence.end)]
     spans += [m.span() for m in _BRACKET.finditer(text, sentence.start, sentence.end)]
     return spans
-
-
-def _inside(span: tuple[int, int], masked: list[tuple[int, int]]) -> bool:
-    return any(a < span[1] and span[0] < b for a, b in masked)
 
 
 def _mask(fragment: str) -> str:
@@ -416,17 +438,17 @@ def _mask(fragment: str) -> str:
 def _explicit_cues(text: str, sentence: _Sentence) -> list[_Cue]:
     masked = _masked_spans(text, sentence)
     cues = _bracketed_cues(text, sentence)
-    named = [(c.start, c.end) for c in cues]
+    taken = _Spans(masked + [(c.start, c.end) for c in cues])
     for match in _MEDIA_CUE.finditer(text, sentence.start, sentence.end):
         span = _trim_name(text, *match.span("name"))
-        if span is None or _inside(span, masked) or _inside(span, named):
+        if span is None or taken.overlaps(span):
             continue
         cues.append(_Cue(span[0], span[1], "media", outlet=text[span[0]:span[1]]))
-        named.append(span)
+    taken = _Spans(masked + [(c.start, c.end) for c in cues])
     for match in _NATIONAL_CUE.finditer(text, sentence.start, sentence.end):
         span = match.span()
         after = text[span[1]:span[1] + 2]
-        if _inside(span, masked) or _inside(span, named) or re.match(r"\s\p{Lu}", after):
+        if taken.overlaps(span) or re.match(r"\s\p{Lu}", after):
             continue  # "the Chinese academic journal Northeast Asia Forum": the name is the cue
         cues.append(_Cue(span[0], span[1], "national", outlet=match.group("np")))
     return cues
@@ -437,7 +459,7 @@ def _bracketed_cues(text: str, sentence: _Sentence) -> list[_Cue]:
     for bracket in _BRACKET.finditer(text, sentence.start, sentence.end):
         if not _is_original(bracket.group("b")):
             continue
-        before = text[sentence.start:bracket.start()].rstrip()
+        before = text[max(sentence.start, bracket.start() - _LOOKBACK):bracket.start()].rstrip()
         if before.endswith(("”", '"')):
             continue  # a quotation's original (A1), not a name's
         span = _name_before(text, sentence.start, bracket.start())
@@ -453,7 +475,7 @@ def _bracketed_cues(text: str, sentence: _Sentence) -> list[_Cue]:
 def _name_before(text: str, start: int, end: int) -> tuple[int, int] | None:
     """The capitalised name ending just before `end` ("the leading magazine Finance and
     Economics" -> "Finance and Economics"), or None."""
-    tokens = list(re.finditer(r"\S+", text, pos=start, endpos=end))
+    tokens = list(re.finditer(r"\S+", text, pos=max(start, end - _LOOKBACK), endpos=end))
     picked: list[re.Match[str]] = []
     for token in reversed(tokens):
         word = token.group()
@@ -469,8 +491,8 @@ def _name_before(text: str, start: int, end: int) -> tuple[int, int] | None:
         picked.pop(0)
     while picked and picked[-1].group() in _CONNECTORS:
         picked.pop()
-    if not picked:
-        return None
+    if not picked or len(picked) > _MAX_NAME_WORDS:
+        return None  # a long run of capitals is a title-case heading, not a name
     return picked[0].start(), picked[-1].end()
 
 
@@ -484,15 +506,15 @@ def _trim_name(text: str, start: int, end: int) -> tuple[int, int] | None:
     trailing = re.search(r"(?:’s|'s|\.)$", name)
     if trailing and not re.search(r"\b\p{Lu}\.$", name):
         end -= len(trailing.group())
-    name = text[start:end]
-    if not name or name.split()[0] in _NOT_NAME_START:
+    words = text[start:end].split()
+    if not words or words[0] in _NOT_NAME_START or len(words) > _MAX_NAME_WORDS:
         return None
     return start, end
 
 
 def _supported(text: str, sentence: _Sentence, name: tuple[int, int], end: int) -> bool:
     """Is a bracketed name a publication rather than a glossed term?"""
-    words = text[sentence.start:name[0]].split()[-4:]
+    words = text[max(sentence.start, name[0] - _LOOKBACK):name[0]].split()[-4:]
     preceding = " ".join(words)
     if re.search(rf"\b(?:{_MEDIUM}|{_GENRE}|{_MEDIA_HEAD})$|\b(?:from|by|according\s+to)\b",
                  preceding, re.I):
@@ -505,18 +527,31 @@ def _supported(text: str, sentence: _Sentence, name: tuple[int, int], end: int) 
 def _later_cues(text: str, sentence: _Sentence, cues: list[_Cue],
                 names: set[str | None]) -> list[_Cue]:
     """C4 (other mentions of names found as outlets) and C5 (anaphora)."""
-    masked = _masked_spans(text, sentence) + [(c.start, c.end) for c in cues]
+    taken = _Spans(_masked_spans(text, sentence) + [(c.start, c.end) for c in cues])
     found: list[_Cue] = []
     for name in sorted(n for n in names if n):
-        mention = re.compile(rf"\b{re.escape(name)}\b")
-        for match in mention.finditer(text, sentence.start, sentence.end):
-            if not _inside(match.span(), masked):
-                found.append(_Cue(match.start(), match.end(), "known", outlet=name))
+        for span in _mentions(text, name, sentence.start, sentence.end):
+            if not taken.overlaps(span):
+                found.append(_Cue(span[0], span[1], "known", outlet=name))
     for pattern, kind in ((_ANAPHOR, "anaphor"), (_PASSIVE, "passive")):
         for match in pattern.finditer(text, sentence.start, sentence.end):
-            if not _inside(match.span(), masked):
+            if not taken.overlaps(match.span()):
                 found.append(_Cue(match.start(), match.end(), kind))
     return found
+
+
+def _mentions(text: str, name: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Whole-word occurrences of `name` in text[start:end] (plain search: names come from the
+    text, and compiling each as a pattern would cost more than the search)."""
+    spans = []
+    at = text.find(name, start, end)
+    while at >= 0:
+        after = at + len(name)
+        if not (at > 0 and text[at - 1].isalnum()) and not (after < len(text)
+                                                           and text[after].isalnum()):
+            spans.append((at, after))
+        at = text.find(name, at + 1, end)
+    return spans
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,8 +603,8 @@ def _target(text: str, quotation: _Quotation, cues: list[_Cue]) -> int | None:
 
 def _report(text: str, sentence: _Sentence, cue: _Cue) -> str | None:
     """A3: the unquoted passage a cue reports, if a reporting verb follows it."""
-    if cue.kind == "passive" or re.search(r"\b[Aa]ccording\s+to\s+(?:the\s+)?$",
-                                          text[sentence.start:cue.start]):
+    before = _before(text, sentence, cue.start)
+    if cue.kind == "passive" or re.search(r"\b[Aa]ccording\s+to\s+(?:the\s+)?$", before):
         return text[sentence.start:sentence.end].strip()  # the cue is not the subject
     if _REPORTING_AFTER.match(text, cue.end, sentence.end) is None:
         return None
@@ -629,17 +664,17 @@ def _clean(fragment: str) -> str:
 
 def _nationality(text: str, sentence: _Sentence, cue: _Cue) -> str | None:
     """F1 fallback: a nationality adjective in the cue or the few words before it."""
-    words = " ".join(text[sentence.start:cue.start].split()[-4:] + [text[cue.start:cue.end]])
+    words = " ".join(_before(text, sentence, cue.start).split()[-4:] + [text[cue.start:cue.end]])
     match = re.search(rf"\b{_NAT}\b", words)
     return _NATIONALITY[" ".join(match.group().lower().split())] if match else None
 
 
 def _date(text: str, sentence: _Sentence, cue: _Cue) -> str | None:
     """F3: the time expression of the sentence nearest the cue, outside quotations."""
-    masked = _masked_spans(text, sentence)
+    masked = _Spans(_masked_spans(text, sentence))
     best: tuple[int, str] | None = None
     for match in _DATE.finditer(text, sentence.start, sentence.end):
-        if _inside(match.span(), masked):
+        if masked.overlaps(match.span()):
             continue
         distance = max(0, cue.start - match.end(), match.start() - cue.end)
         if best is None or distance < best[0]:
@@ -650,7 +685,7 @@ def _date(text: str, sentence: _Sentence, cue: _Cue) -> str | None:
 def _description(text: str, sentence: _Sentence, cue: _Cue) -> str | None:
     """F5: "an unsigned editorial from X" -> "Unsigned editorial"; "an analysis of Y was
     published in X" -> "Analysis of Y"."""
-    before = text[sentence.start:cue.start]
+    before = _before(text, sentence, cue.start)
     match = re.search(
         rf"\b[Aa]n?\s+(?P<d>(?:[\w-]+\s+){{0,3}}?{_GENRE})\s+(?:from|by|in)\s+(?:the\s+)?$", before)
     if match is None:

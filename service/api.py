@@ -69,6 +69,7 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 MODEL_ID = "briefing-qa"
 INGEST_PATH = "/v1/ingest"
 MAX_UPLOAD_FILES = 50
+_FILE_FIELDS = ("files", "file", "files[]")
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,7 +109,9 @@ def status_for(exc: BriefingError) -> int:
 class ServiceState:
     """What the routes share: settings, the (lazily built) QA object, readiness, the writer lock."""
 
-    def __init__(self, settings: Settings, qa: Any = None, qa_factory: Callable[[Settings], Any] | None = None):
+    def __init__(
+        self, settings: Settings, qa: Any = None, qa_factory: Callable[[Settings], Any] | None = None
+    ) -> None:
         self.settings = settings
         self.qa = qa
         self._qa_factory = qa_factory
@@ -141,6 +144,7 @@ class ServiceState:
                     self.qa = factory(self.settings)
                 self.qa.load()
                 self.qa.store.ping()
+                self._warm_llm()
             except EmbedderMismatch as exc:  # needs the operator: retrying cannot help
                 self.error, self.failed = self.scrub(str(exc)), True
                 log.error("cannot start: %s", self.error)
@@ -163,6 +167,17 @@ class ServiceState:
             self.ready.set()
             log.info("ready")
             return
+
+    def _warm_llm(self) -> None:
+        """With the LLM answerer configured, load a local model now rather than on the first question.
+        A failure is only logged: the chain falls back to the extractive answer."""
+        if self.settings.answerer != "llm" or not hasattr(self.qa, "warm_llm"):
+            return
+        try:
+            self.qa.warm_llm()
+        except Exception as exc:
+            log.warning("the LLM could not be loaded (answers fall back to extractive): %s",
+                        self.scrub(str(exc)))
 
     def require_qa(self) -> Any:
         if self.ready.is_set():
@@ -278,7 +293,9 @@ class ChatMessage(BaseModel):
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
-        parts = [p.get("text", "") for p in self.content or [] if isinstance(p, dict) and p.get("type") == "text"]
+        parts = [
+            p.get("text", "") for p in self.content or [] if isinstance(p, dict) and p.get("type") == "text"
+        ]
         return "\n".join(str(p) for p in parts)
 
 
@@ -411,7 +428,9 @@ def _v1_router(settings: Settings) -> APIRouter:
         "/ask/stream", tags=["answering"], summary="Answer a question as server-sent events",
         response_class=EventSourceResponse,
     )
-    async def ask_stream(body: AskRequest, qa: QADep, state: StateDep, request: Request) -> EventSourceResponse:  # type: ignore[valid-type]
+    async def ask_stream(  # type: ignore[valid-type]
+        body: AskRequest, qa: QADep, state: StateDep, request: Request
+    ) -> EventSourceResponse:
         """Events: `meta` (the retrieved passages), `delta` (`{"text"}` pieces of the answer), `citations`
         (the whole result, numbered as `/v1/ask` numbers it), then `done`. The result is computed
         before the first event, so errors arrive as ordinary JSON responses."""
@@ -547,7 +566,7 @@ def _v1_router(settings: Settings) -> APIRouter:
                 form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=20)
                 used: set[str] = set()
                 for key, value in form.multi_items():
-                    if isinstance(value, UploadFile):
+                    if isinstance(value, UploadFile) and key in _FILE_FIELDS:
                         name = _unique(safe_filename(value.filename, len(uploads) + 1), used)
                         target = tmpdir / name
                         with target.open("wb") as out:
@@ -555,12 +574,16 @@ def _v1_router(settings: Settings) -> APIRouter:
                                 out.write(block)
                         await value.close()
                         uploads.append((name, target))
-                    elif key == "source_id":
+                    elif key == "source_id" and isinstance(value, str):
                         source_id = value.strip() or None
-                    elif key == "manifest":
+                    elif key == "manifest" and isinstance(value, str):
                         manifest = value.strip() or None
                     else:
-                        raise Unprocessable(f"unknown form field {key[:40]!r}; use files, source_id, manifest")
+                        if isinstance(value, UploadFile):
+                            await value.close()
+                        raise Unprocessable(
+                            f"unknown form field {key[:40]!r}; use files, source_id, manifest"
+                        )
             elif content_type.startswith("application/json"):
                 try:
                     manifest = IngestJSON.model_validate_json(await request.body()).manifest
@@ -601,7 +624,7 @@ _INGEST_OPENAPI: dict[str, Any] = {
                     "type": "object",
                     "properties": {
                         "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "source_id": {"type": "string", "description": "Link the files to this cited source."},
+                        "source_id": {"type": "string", "description": "Link the files to this source."},
                         "manifest": {"type": "string", "description": "A manifest path on the server."},
                     },
                 }
@@ -643,7 +666,8 @@ def _ingest_sync(state: ServiceState, qa: Any, uploads: list[tuple[str, Path]], 
             kind = known.get(doc_id, {}).get("kind")
             if source_id is None and kind in _PROTECTED_KINDS:
                 # An upload must not silently replace the briefing's own records.
-                errors.append({"path": name, "error": f"would replace the {kind} {doc_id!r}; rename the file"})
+                problem = f"would replace the {kind} {doc_id!r}; rename the file"
+                errors.append({"path": name, "error": problem})
                 continue
             accepted.append((doc_id, path))
         if not accepted and not manifest:
@@ -706,7 +730,7 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
     app = FastAPI(
         title="Briefing QA",
         version="0.1.0",
-        summary="Questions about a briefing article and its cited sources, answered with span-level citations.",
+        summary="Questions about a briefing article and its cited sources, with span-level citations.",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
@@ -764,7 +788,9 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            WEB_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 

@@ -282,7 +282,9 @@ def serve(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=64, help="Worker processes (default: BRIEFING_WORKERS); >1 needs BRIEFING_CHROMA_URL."),
+        typer.Option(
+            min=1, max=64, help="Worker processes (default: BRIEFING_WORKERS); >1 needs BRIEFING_CHROMA_URL."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:

@@ -53,7 +53,9 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
@@ -149,7 +151,8 @@ class BodySizeLimitMiddleware:
             try:
                 size = int(declared)
             except ValueError:
-                await send_json(send, 400, {"error": "invalid Content-Length", "request_id": request_id(scope)})
+                bad = {"error": "invalid Content-Length", "request_id": request_id(scope)}
+                await send_json(send, 400, bad)
                 return
             if size > limit:
                 await send_json(send, 413, body_error, {"connection": "close"})

@@ -18,6 +18,7 @@ from service.settings import BUNDLED_MANIFEST
 from .conftest import ADMIN_KEY, API_KEY, wait_ready
 
 QUESTION = "What did Chinese TV news praise at the end of March 2017?"
+ARTICLE = "how-russia-could-help-solve-the-north-korea-crisis"
 RESULT_KEYS = {
     "question", "answer", "refused", "citations", "retrieved", "answerer", "latency_ms", "standalone_query",
     "language", "answerability", "notes", "fallback", "unsupported",
@@ -178,10 +179,11 @@ def test_ask_returns_the_result_object(client: TestClient) -> None:
 
 
 def test_ask_follow_up_uses_history_and_filters(client: TestClient) -> None:
-    first = client.post("/v1/ask", json={"question": "What did Finance and Economics conclude at the end of 2014?"})
+    earlier = "What did Finance and Economics conclude at the end of 2014?"
+    first = client.post("/v1/ask", json={"question": earlier})
     assert first.status_code == 200
     history = [
-        {"role": "user", "content": "What did Finance and Economics conclude at the end of 2014?"},
+        {"role": "user", "content": earlier},
         {"role": "assistant", "content": first.json()["answer"]},
     ]
     r = client.post("/v1/ask", json={"question": "What did it conclude?", "history": history})
@@ -190,10 +192,10 @@ def test_ask_follow_up_uses_history_and_filters(client: TestClient) -> None:
     assert "Finance and Economics" in body["standalone_query"]
     assert not body["refused"]
     r = client.post("/v1/ask", json={
-        "question": QUESTION, "filters": {"doc_id": ["how-russia-could-help-solve-the-north-korea-crisis"]},
+        "question": QUESTION, "filters": {"doc_id": [ARTICLE]},
     })
     assert r.status_code == 200
-    assert {p["doc_id"] for p in r.json()["retrieved"]} == {"how-russia-could-help-solve-the-north-korea-crisis"}
+    assert {p["doc_id"] for p in r.json()["retrieved"]} == {ARTICLE}
 
 
 def test_refusal_is_a_normal_answer(client: TestClient) -> None:
@@ -251,7 +253,8 @@ def test_stream_validates_like_ask(client: TestClient) -> None:
 
 
 def test_answer_pieces_join_back() -> None:
-    for text in ["", "One two three four five six seven [1]", "资料中没有提到这一点。" * 9 + "[2]", "a  b\n\nc"]:
+    samples = ["", "One two three four five six seven [1]", "资料中没有提到这一点。" * 9 + "[2]", "a  b\n\nc"]
+    for text in samples:
         pieces = answer_pieces(text)
         assert "".join(pieces) == text
         assert all(len(p) <= 64 for p in pieces)
@@ -266,6 +269,24 @@ def test_models_lists_briefing_qa(client: TestClient) -> None:
     r = client.get("/v1/models")
     assert r.status_code == 200
     assert [m["id"] for m in r.json()["data"]] == ["briefing-qa"]
+    assert client.get("/v1/models/briefing-qa").json()["id"] == "briefing-qa"
+    assert client.get("/v1/models/gpt-4").status_code == 404
+
+
+def test_importing_the_app_loads_nothing_heavy(subprocess_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, service.api\n"
+        "app = service.api.create_app(service.api.Settings(store_dir='/nonexistent'))\n"
+        "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'service.chain') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True,
+                         timeout=120, cwd=str(BUNDLED_MANIFEST.parents[2]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_chat_completions_plain_and_streamed(client: TestClient) -> None:
@@ -343,8 +364,8 @@ def test_sources(client: TestClient) -> None:
     r = client.get("/v1/sources")
     assert r.status_code == 200
     items = {s["source_id"]: s for s in r.json()}
-    assert items["how-russia-could-help-solve-the-north-korea-crisis"]["kind"] == "article"
-    assert items["how-russia-could-help-solve-the-north-korea-crisis"]["full_text"] is True
+    assert items[ARTICLE]["kind"] == "article"
+    assert items[ARTICLE]["full_text"] is True
     izvestiya = items["izvestiya-missile-defense"]
     assert izvestiya["full_text"] is False
     assert izvestiya["original_title"] == "Генштаб: система ПРО США угрожает ядерным силам РФ и КНР"
@@ -354,7 +375,7 @@ def test_documents_list_and_show(client: TestClient) -> None:
     r = client.get("/v1/documents")
     assert r.status_code == 200
     ids = [d["doc_id"] for d in r.json()]
-    assert ids[0] == "how-russia-could-help-solve-the-north-korea-crisis"
+    assert ids[0] == ARTICLE
     assert "izvestiya-missile-defense.quoted" in ids
     assert "text" not in r.json()[0]
     assert "text" in client.get("/v1/documents", params={"with_text": "true"}).json()[0]
@@ -440,21 +461,46 @@ def test_body_limit_with_content_length(make_client: Any) -> None:
 
 
 def test_body_limit_for_a_chunked_body(make_client: Any) -> None:
-    sent: list[int] = []
-
     def body() -> Any:
         yield b'{"question": "q", "history": [{"role": "user", "content": "'
         for _ in range(50):
-            sent.append(1)
             yield b"z" * 1000
         yield b'"}]}'
 
     with make_client(max_body_bytes=4096) as c:
         r = c.post("/v1/ask", content=body(), headers={"Content-Type": "application/json"})
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert r.request.headers["transfer-encoding"] == "chunked"
         assert r.status_code == 413
         assert "4096" in r.json()["error"]
-    # The middleware stopped reading once the limit was passed.
-    assert len(sent) < 50
+
+
+def test_body_limit_stops_reading_once_passed() -> None:
+    """At the ASGI level: chunks are counted as they arrive and reading stops at the limit."""
+    import asyncio
+
+    from service.http_limits import BodySizeLimitMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    pulled: list[int] = []
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        pulled.append(1)
+        return {"type": "http.request", "body": b"z" * 1000, "more_body": len(pulled) < 100}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/ask", "headers": []}
+    asyncio.run(BodySizeLimitMiddleware(app, limit_for=lambda path: 4096)(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert len(pulled) == 5  # the fifth chunk passed 4096 bytes; nothing more was read
 
 
 def test_upload_limit(make_client: Any) -> None:
@@ -484,7 +530,10 @@ def test_rate_limit_buckets_per_key(make_client: Any) -> None:
 
 def test_cors_only_for_configured_origins(make_client: Any) -> None:
     with make_client(cors_origins=["http://analyst.example"]) as c:
-        pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+        pre = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        }
         ok = c.options("/v1/ask", headers={"Origin": "http://analyst.example", **pre})
         assert ok.status_code == 200
         assert ok.headers["access-control-allow-origin"] == "http://analyst.example"
@@ -519,7 +568,8 @@ def test_secrets_never_in_error_bodies(make_client: Any, store_dir: Any) -> None
     from .conftest import make_settings
 
     bodies: list[str] = []
-    with make_client(api_key=API_KEY, admin_key=ADMIN_KEY, max_body_bytes=2048, rate_limit_per_minute=30) as c:
+    limits = {"max_body_bytes": 2048, "rate_limit_per_minute": 30}
+    with make_client(api_key=API_KEY, admin_key=ADMIN_KEY, **limits) as c:
         bodies.append(c.get("/v1/sources").text)
         bodies.append(c.get("/v1/sources", headers=auth(API_KEY + "x")).text)
         bodies.append(c.post("/v1/ingest", headers=auth(API_KEY), json={"manifest": "x.yaml"}).text)
@@ -539,12 +589,16 @@ def test_secrets_never_in_error_bodies(make_client: Any, store_dir: Any) -> None
 # Ingest and delete
 # ---------------------------------------------------------------------------------------
 
-FERRY = "Zelenograd ferry log\n\nThe Zelenograd ferry carried 340 crates of apples from Vladivostok to Rason in May 2017.\n"
+FERRY = (
+    "Zelenograd ferry log\n\n"
+    "The Zelenograd ferry carried 340 crates of apples from Vladivostok to Rason in May 2017.\n"
+)
 FERRY_QUESTION = "What did the Zelenograd ferry carry to Rason?"
 
 
 def test_upload_makes_a_document_answerable_and_delete_removes_it(client: TestClient) -> None:
-    r = client.post("/v1/ingest", files=[("files", ("../../etc/ferry log.txt", FERRY.encode(), "text/plain"))])
+    upload = ("../../etc/ferry log.txt", FERRY.encode(), "text/plain")
+    r = client.post("/v1/ingest", files=[("files", upload)])
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["documents"] == 1 and report["chunks_added"] >= 1 and report["errors"] == []
@@ -558,7 +612,7 @@ def test_upload_makes_a_document_answerable_and_delete_removes_it(client: TestCl
         assert not answer["refused"] and "340 crates" in answer["answer"]
         assert answer["citations"][0]["doc_id"] == "ferry-log"
         # Ingesting the same file again changes nothing.
-        again = client.post("/v1/ingest", files={"files": ("ferry log.txt", FERRY.encode(), "text/plain")}).json()
+        again = client.post("/v1/ingest", files={"files": ("ferry log.txt", FERRY.encode())}).json()
         assert again["chunks_added"] == 0 and again["chunks_unchanged"] >= 1
     finally:
         r = client.delete("/v1/documents/ferry-log")
@@ -574,20 +628,18 @@ def test_bad_files_are_per_file_errors(client: TestClient) -> None:
         ("files", ("blob.txt", bytes(range(256)) * 16, "text/plain")),
         ("files", ("empty.md", b"", "text/markdown")),
         ("files", ("program.exe", b"MZ\x90\x00", "application/octet-stream")),
-        ("files", ("how-russia-could-help-solve-the-north-korea-crisis.txt", b"replacement text", "text/plain")),
+        ("files", (f"{ARTICLE}.txt", b"replacement text", "text/plain")),
     ])
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["documents"] == 0 and report["doc_ids"] == []
     errors = {e["path"]: e["error"] for e in report["errors"]}
-    assert set(errors) == {"blob.txt", "empty.md", "program.exe",
-                           "how-russia-could-help-solve-the-north-korea-crisis.txt"}
+    assert set(errors) == {"blob.txt", "empty.md", "program.exe", f"{ARTICLE}.txt"}
     assert "binary" in errors["blob.txt"]
-    assert "replace the article" in errors["how-russia-could-help-solve-the-north-korea-crisis.txt"]
+    assert "replace the article" in errors[f"{ARTICLE}.txt"]
     assert "briefing-upload-" not in r.text  # the server's temporary folder is not shown
     # The article is untouched.
-    assert "replacement text" not in client.get(
-        "/v1/documents/how-russia-could-help-solve-the-north-korea-crisis").json()["text"]
+    assert "replacement text" not in client.get(f"/v1/documents/{ARTICLE}").json()["text"]
 
 
 def test_ingest_manifest_on_the_server_is_idempotent(client: TestClient) -> None:
@@ -601,8 +653,10 @@ def test_ingest_request_errors(client: TestClient) -> None:
     assert client.post("/v1/ingest", json={}).status_code == 422
     assert client.post("/v1/ingest", json={"manifest": "a.yaml", "extra": 1}).status_code == 422
     assert client.post("/v1/ingest", json={"manifest": "/etc/passwd"}).status_code == 422
-    assert client.post("/v1/ingest", content=b"hello", headers={"Content-Type": "text/plain"}).status_code == 422
-    assert client.post("/v1/ingest", data={"source_id": "x"}, files={"other": ("a.txt", b"a")}).status_code == 422
+    plain = client.post("/v1/ingest", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 422
+    stray = client.post("/v1/ingest", data={"source_id": "x"}, files={"other": ("a.txt", b"a")})
+    assert stray.status_code == 422 and "unknown form field" in stray.json()["error"]
     r = client.post("/v1/ingest", data={"source_id": "no-such-source"},
                     files={"files": ("a.txt", b"Some text here.", "text/plain")})
     assert r.status_code == 400 and "unknown source id" in r.json()["error"]
@@ -649,7 +703,9 @@ def test_openapi_and_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
-def test_serve_refuses_several_workers_on_a_local_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_serve_refuses_several_workers_on_a_local_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     from typer.testing import CliRunner
 
     from service.cli import app as cli_app
