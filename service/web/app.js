@@ -247,6 +247,7 @@
       });
       if (!result) throw new ApiError(0, "The answer stream ended early.");
       renderResult(view, result);
+      view.reply.scrollIntoView({ block: "nearest", behavior: "smooth" });
       state.history.push({ role: "user", content: question }, { role: "assistant", content: result.answer });
       view.turn.dataset.status = "done";
     } catch (err) {

@@ -280,7 +280,8 @@ def test_importing_the_app_loads_nothing_heavy(subprocess_env: dict[str, str]) -
     code = (
         "import sys, service.api\n"
         "app = service.api.create_app(service.api.Settings(store_dir='/nonexistent'))\n"
-        "heavy = [m for m in ('chromadb', 'torch', 'sentence_transformers', 'service.chain') if m in sys.modules]\n"
+        "names = ('chromadb', 'torch', 'sentence_transformers', 'service.chain')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True,

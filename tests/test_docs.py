@@ -1,0 +1,22 @@
+"""The docs name every setting, and the package's public entry points exist as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_setting_is_documented() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`BRIEFING_{name.upper()}`" not in text]
+    assert missing == []
+
+
+def test_readme_commands_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for script in ("bash .ci/serve", "bash .ci/test"):
+        assert script in readme
+        assert (ROOT / script.split()[1]).is_file()
