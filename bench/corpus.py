@@ -222,7 +222,9 @@ def build_corpus(folder: Path, min_chunks: int = 5000, chunk_chars: int = 700, o
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out", type=Path)
     parser.add_argument("--chunks", type=int, default=5000)
     args = parser.parse_args(argv)

@@ -152,6 +152,10 @@ def has_quantity(text: str) -> bool:
     return False
 
 
+_ATTRIBUTION = re.compile(
+    r"according to ([^,?.;]+)|по (?:мнению|данным|словам|версии) ([^,?.;]+)|(?:根据|据)([^，,？?。]+)",
+    re.IGNORECASE,
+)
 _SALIENT = re.compile(r"(?<![\w'’.-])(?:[A-Z](?:[\w’'-]|\.(?=\w))*|\d{2,}[\w-]*)")
 
 
@@ -229,6 +233,8 @@ def _json_spans(value: Any) -> list[Any]:
 def candidates(
     passages: list[Passage], documents: dict[str, dict[str, Any]]
 ) -> list[Candidate]:
+    from ingest.text import tokenize
+
     spans_by_article = quote_spans(documents)
     out: list[Candidate] = []
     seen: set[tuple[str, int, int]] = set()
@@ -239,6 +245,9 @@ def candidates(
             start, end = passage.start + s, passage.start + e
             if start < body_start:
                 # The header of a quoted-excerpt document is our description, not the source's words.
+                continue
+            if len(tokenize(passage.text[s:e])) < 3:
+                # A stray word ("Pages", a page number) answers nothing.
                 continue
             key = (passage.doc_id, start, end)
             if key in seen:
@@ -298,6 +307,12 @@ class Scorer:
         if not cands:
             return []
         q_weights = self.weights(tokenize(question))
+        # "According to the X analysis, ..." names where to look, not what is asked: those words
+        # must not let a sentence that merely names X outscore the one that answers.
+        for groups in _ATTRIBUTION.findall(focus or question):
+            for t in tokenize(" ".join(groups)):
+                if t in q_weights:
+                    q_weights[t] *= 0.3
         if focus:
             for t, w in self.weights(tokenize(focus)).items():
                 q_weights[t] = w * 1.5

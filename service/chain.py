@@ -32,6 +32,7 @@ from service.answering import (
     reply_language,
     support,
 )
+from ingest.text import tokenize
 from service.errors import LLMUnavailable, UserError
 from service.retrieval import HybridSearcher, normalise_filters
 from service.settings import Settings
@@ -205,7 +206,9 @@ class BriefingQA:
 
     def _draft(self, state: dict[str, Any], ranked: list[Candidate], docs: dict[str, dict[str, Any]],
                lang: str) -> Draft:
-        refuse, why = self._should_refuse(state["condensed"]["focus"] or state["question"], ranked)
+        refuse, why = self._should_refuse(
+            state["condensed"]["focus"] or state["question"], ranked, state["passages"]["list"]
+        )
         if refuse:
             return Draft(REFUSALS[lang], [], True, state["answerer"], notes=[why])
         extractive = self._extractive(ranked, docs, lang, state["condensed"]["focus"] or state["question"])
@@ -213,13 +216,26 @@ class BriefingQA:
             return extractive
         return self._llm_answer(state, ranked, docs, lang, extractive)
 
-    def _should_refuse(self, question: str, ranked: list[Candidate]) -> tuple[bool, str]:
+    def _should_refuse(self, question: str, ranked: list[Candidate], passages: list[Any]) -> tuple[bool, str]:
         if not ranked:
             return True, "nothing relevant was retrieved"
         if reply_language(question) == "en":
             missing = missing_salient(question, self.searcher.index.df)
             if missing:
                 return True, f"no document mentions {', '.join(missing)}"
+            # The names a question asks about stand near its answer; the best span's passage (or the
+            # source it is attributed to) must mention them, or the span answers another question.
+            best = ranked[0]
+            context = set(tokenize(f"{passages[best.passage].text} {best.attributed_to or ''} {best.role}"))
+            index = self.searcher.index
+            # Only rare names count: a name most passages share (the briefing's main actors) is
+            # background, not what singles the answer out.
+            absent = [
+                term for term in missing_salient(question, context)
+                if all(index.df.get(t, 0) <= 0.15 * index.size for t in tokenize(term))
+            ]
+            if absent:
+                return True, f"the best passage does not mention {', '.join(absent)}"
         if _HOW_MANY.search(question) and not any(has_quantity(c.text) for c in ranked[:10]):
             return True, "the question asks for a number and no retrieved passage gives one"
         best = ranked[0].score
