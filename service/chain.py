@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +85,6 @@ class BriefingQA:
         self._searcher: HybridSearcher | None = None
         self._scorer: Scorer | None = None
         self._init_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="llm")
         self._chain = self._build_chain()
 
     # -- components ---------------------------------------------------------------------
@@ -260,8 +259,7 @@ class BriefingQA:
         passages = state["passages"]["list"]
         messages = build_messages(state["question"], state["history"], passages, docs)
         try:
-            future = self._pool.submit(self.llm().invoke, messages)
-            reply = future.result(timeout=self.settings.llm_timeout_s)
+            reply = _call_with_timeout(self.llm().invoke, messages, self.settings.llm_timeout_s)
             text = reply.content if isinstance(reply.content, str) else str(reply.content)
         except FutureTimeout:
             return _fallback(extractive, f"the LLM did not answer within {self.settings.llm_timeout_s:g} s")
@@ -332,6 +330,24 @@ class BriefingQA:
             fallback=draft.fallback,
             unsupported=draft.unsupported,
         )
+
+
+def _call_with_timeout(fn: Any, arg: Any, timeout: float) -> Any:
+    """Run `fn(arg)` on a daemon thread and wait at most `timeout` seconds.
+
+    A model call cannot be cancelled once started; on a daemon thread a call that never returns
+    is abandoned rather than holding the process open at exit (a thread pool would join it).
+    """
+    future: Future[Any] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(fn(arg))
+        except BaseException as exc:  # handed to the waiting caller, which decides
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name="llm-call", daemon=True).start()
+    return future.result(timeout=timeout)
 
 
 def _fallback(extractive: Draft, why: str) -> Draft:
