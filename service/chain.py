@@ -34,6 +34,7 @@ from service.answering import (
 )
 from ingest.text import tokenize
 from service.errors import LLMUnavailable, UserError
+from service.guard import answer_problem, is_suspicious
 from service.retrieval import HybridSearcher, normalise_filters
 from service.settings import Settings
 
@@ -195,12 +196,21 @@ class BriefingQA:
         lang = reply_language(question)
         passages = state["passages"]["list"]
         docs = self.searcher.documents
+        # A source sentence that addresses the assistant is never an answer span (service/guard.py).
+        usable, withheld = [], []
+        for cand in candidates(passages, docs):
+            (withheld if is_suspicious(cand.text) else usable).append(cand)
         ranked = self.scorer.score(
-            state["condensed"]["query"], state["passages"]["vector"], candidates(passages, docs),
+            state["condensed"]["query"], state["passages"]["vector"], usable,
             focus=state["condensed"]["focus"],
         )
-        draft = self._draft(state, ranked, docs, lang)
+        draft = self._draft({**state, "withheld": withheld}, ranked, docs, lang)
         draft.answerability = ranked[0].score if ranked else 0.0
+        if withheld:
+            draft.notes.append(
+                f"left out {len(withheld)} sentence(s) of the retrieved passages that read as instructions "
+                "to the assistant"
+            )
         return draft
 
     def _draft(self, state: dict[str, Any], ranked: list[Candidate], docs: dict[str, dict[str, Any]],
@@ -257,7 +267,8 @@ class BriefingQA:
         from service.llm import build_messages, parse_refusal
 
         passages = state["passages"]["list"]
-        messages = build_messages(state["question"], state["history"], passages, docs)
+        shown = _redacted(passages, state.get("withheld", []))
+        messages = build_messages(state["question"], state["history"], shown, docs)
         try:
             reply = _call_with_timeout(self.llm().invoke, messages, self.settings.llm_timeout_s)
             text = reply.content if isinstance(reply.content, str) else str(reply.content)
@@ -279,6 +290,7 @@ class BriefingQA:
     def _verify(self, text: str, ranked: list[Candidate], docs: dict[str, dict[str, Any]], n_passages: int) -> Draft:
         """Keep the sentences the cited passage supports, each tied to its best span."""
         from ingest.text import split_sentences
+        from service.llm import SYSTEM_PROMPT
 
         scorer = self.scorer
         threshold = self.settings.support_threshold
@@ -287,6 +299,8 @@ class BriefingQA:
         unsupported: list[str] = []
         notes: list[str] = []
         by_span: dict[tuple[str, int, int], int] = {}
+        # What an answer may draw on: the candidate spans, without those the guard withheld.
+        trusted = "\n".join(c.text for c in ranked)
         for s, e in split_sentences(text):
             sentence = text[s:e]
             markers = [int(m) for m in re.findall(r"\[(\d{1,3})\]", sentence)]
@@ -295,6 +309,11 @@ class BriefingQA:
                 notes.append("removed a citation marker that named no retrieved passage")
             claim = re.sub(r"\s*\[\d{1,3}\]", "", sentence).strip()
             if not claim:
+                continue
+            problem = answer_problem(claim, trusted, SYSTEM_PROMPT)
+            if problem:
+                unsupported.append(claim)
+                notes.append(f"dropped a sentence that {problem}")
                 continue
             pool = [c for c in ranked if c.passage + 1 in valid] or ranked
             best, best_support = None, 0.0
@@ -348,6 +367,23 @@ def _call_with_timeout(fn: Any, arg: Any, timeout: float) -> Any:
 
     threading.Thread(target=target, name="llm-call", daemon=True).start()
     return future.result(timeout=timeout)
+
+
+def _redacted(passages: list[Any], withheld: list[Candidate]) -> list[Any]:
+    """The passages as the LLM sees them: each withheld span replaced by "[…]"."""
+    import dataclasses
+
+    if not withheld:
+        return passages
+    out = []
+    for i, passage in enumerate(passages):
+        text = passage.text
+        for cand in sorted((c for c in withheld if c.passage == i), key=lambda c: -c.start):
+            s, e = cand.start - passage.start, cand.end - passage.start
+            if 0 <= s <= e <= len(text):
+                text = text[:s] + "[…]" + text[e:]
+        out.append(dataclasses.replace(passage, text=text) if text != passage.text else passage)
+    return out
 
 
 def _fallback(extractive: Draft, why: str) -> Draft:

@@ -1,0 +1,320 @@
+"""kill -9 in the middle of an ingest, then ingest again.
+
+The `briefing ingest DIR --json` CLI runs as a subprocess on a corpus of a few hundred small real-prose
+documents and is sent SIGKILL after a random delay (seeded; one delay in each of N equal slices of a
+clean run's duration, so kill points cover the start-up, the embedding and the writes). Then:
+
+* the re-run opens the store without an error and finishes (exit 0);
+* the store holds no duplicate chunk ids; every chunk id is fetchable with its vector; every chunk's
+  own vector finds it in the HNSW index; every chunk is `text[start:end]` of its document; every
+  document record is complete;
+* the chunk ids are exactly those of a clean ingest of the same corpus into a separate store
+  (so the count is equal too);
+* one more ingest changes nothing (chunks added, updated, removed and texts embedded all 0).
+
+Fresh trials kill the first ingest into an empty store; update trials kill an ingest of an edited
+corpus over a complete store (the path that marks records stale and deletes chunks). Per-trial
+outcomes go to artifacts/reliability/crash-ingest.json; docs/reliability.md quotes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import BRIEFING, ingest_report, prose_corpus, record_figures, run_cli, store_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+
+N_DOCS = int(os.environ.get("RELIABILITY_CRASH_DOCS", "300"))
+FRESH_TRIALS = int(os.environ.get("RELIABILITY_CRASH_TRIALS", "20"))
+UPDATE_TRIALS = int(os.environ.get("RELIABILITY_CRASH_UPDATE_TRIALS", "6"))
+SEED = 20250117
+EDITED = set(range(0, N_DOCS, 3))  # a third of the documents change in the second version
+
+# Runs in a fresh interpreter after each re-ingest: opening the store there is the "reopen" check,
+# and a crash of the process (a Rust panic, a segfault on a torn HNSW file) is a failed trial, not
+# a failed pytest.
+VERIFY = r"""
+import json, sys
+from pathlib import Path
+from service.settings import Settings
+from service.store import open_store
+
+store = open_store(Settings(store_dir=Path(sys.argv[1])))
+docs = store.documents()
+texts = {d.doc_id: d.text for d in docs}
+incomplete = sorted(d.doc_id for d in docs if d.metadata.get("complete") is not True)
+wrong_count = sorted(
+    d.doc_id for d in docs if d.metadata.get("complete") is True
+    and int(d.metadata.get("chunk_count", -1)) != len(store.chunk_ids_for(d.doc_id))
+)
+ids, bad_spans, orphans = [], [], []
+for page_ids, metas, chunk_texts in store.all_chunks():
+    for cid, meta, text in zip(page_ids, metas, chunk_texts):
+        ids.append(cid)
+        doc = texts.get(meta.get("doc_id"))
+        if doc is None:
+            orphans.append(cid)
+        elif doc[int(meta["start"]):int(meta["end"])] != text:
+            bad_spans.append(cid)
+missing, no_vector, self_miss = [], [], []
+for i in range(0, len(ids), 200):
+    batch = ids[i:i + 200]
+    got = store.chunks.get(ids=batch, include=["embeddings"])
+    vectors = dict(zip(got["ids"], got["embeddings"]))
+    missing += [cid for cid in batch if cid not in vectors]
+    present = [cid for cid in batch if cid in vectors]
+    no_vector += [cid for cid in present if vectors[cid] is None or len(vectors[cid]) != store.dimension]
+    found = store.chunks.query(query_embeddings=[vectors[c] for c in present], n_results=10,
+                               include=["distances"]) if present else {"ids": [], "distances": []}
+    for cid, hit_ids, dists in zip(present, found["ids"], found["distances"]):
+        # A chunk finds itself, or a chunk with the very same text (distance 0). HNSW is approximate:
+        # this is reported, not a failure.
+        if cid not in hit_ids and not (dists and dists[0] < 1e-5):
+            self_miss.append(cid)
+# The vector index holds exactly the chunks the metadata holds: a query for all of them returns each.
+in_index = set()
+if ids:
+    probe = store.chunks.get(ids=ids[:1], include=["embeddings"])["embeddings"][0]
+    in_index = set(store.chunks.query(query_embeddings=[probe], n_results=len(ids), include=[])["ids"][0])
+print(json.dumps({
+    "count": store.count_chunks(), "ids": ids, "duplicates": len(ids) - len(set(ids)),
+    "documents": len(docs), "incomplete": incomplete, "wrong_chunk_count": wrong_count,
+    "orphans": orphans, "bad_spans": bad_spans, "not_fetchable": missing, "no_vector": no_vector,
+    "not_in_vector_index": sorted(set(ids) - in_index), "not_found_by_own_vector": self_miss,
+}))
+"""
+
+
+def verify(env: dict[str, str], store_dir: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", VERIFY, str(store_dir)], env=env, capture_output=True, text=True,
+        timeout=300, stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        return {"reopen_failed": f"exit {proc.returncode}: {proc.stderr[-2000:]}"}
+    return json.loads(proc.stdout)
+
+
+def problems_of(state: dict[str, Any], expected_ids: set[str], n_docs: int) -> list[str]:
+    if "reopen_failed" in state:
+        return [f"store did not reopen: {state['reopen_failed']}"]
+    out = []
+    for key in ("incomplete", "wrong_chunk_count", "orphans", "bad_spans", "not_fetchable", "no_vector",
+                "not_in_vector_index"):
+        if state[key]:
+            out.append(f"{key}: {len(state[key])} (e.g. {state[key][:3]})")
+    if state["duplicates"]:
+        out.append(f"{state['duplicates']} duplicate ids")
+    if state["documents"] != n_docs:
+        out.append(f"{state['documents']} documents, expected {n_docs}")
+    ids = set(state["ids"])
+    if ids != expected_ids or state["count"] != len(expected_ids):
+        out.append(
+            f"count {state['count']} vs clean {len(expected_ids)}; {len(ids - expected_ids)} unexpected, "
+            f"{len(expected_ids - ids)} missing"
+        )
+    return out
+
+
+def snapshot(store_dir: Path, scratch: Path) -> dict[str, int]:
+    """What the killed process had written: chunk rows, document records, complete records. Read from a
+    copy of Chroma's SQLite file (plus journal), so the store itself is untouched until the re-run."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    files = list((store_dir / "chroma").glob("chroma.sqlite3*"))
+    if not files:
+        return {"chunks": 0, "records": 0, "complete": 0}
+    for f in files:
+        shutil.copy2(f, scratch / f.name)
+    db = sqlite3.connect(str(scratch / "chroma.sqlite3"))
+    try:
+        def segment(name: str) -> str | None:
+            row = db.execute(
+                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+                "WHERE c.name = ? AND s.scope = 'METADATA'", (name,)).fetchone()
+            return row[0] if row else None
+
+        chunks_seg, docs_seg = segment("briefing-chunks"), segment("briefing-docs")
+        count = "SELECT COUNT(*) FROM embeddings WHERE segment_id = ?"
+        chunks = db.execute(count, (chunks_seg,)).fetchone()[0] if chunks_seg else 0
+        records = db.execute(count, (docs_seg,)).fetchone()[0] if docs_seg else 0
+        complete = db.execute(
+            "SELECT COUNT(*) FROM embedding_metadata m JOIN embeddings e ON m.id = e.id "
+            "WHERE e.segment_id = ? AND m.key = 'complete' AND m.bool_value = 1", (docs_seg,)
+        ).fetchone()[0] if docs_seg else 0
+    except sqlite3.DatabaseError as exc:
+        return {"chunks": -1, "records": -1, "complete": -1, "error": str(exc)}  # type: ignore[dict-item]
+    finally:
+        db.close()
+    return {"chunks": int(chunks), "records": int(records), "complete": int(complete)}
+
+
+def fractions(rng: random.Random, n: int) -> list[float]:
+    """One random point in each of n equal slices of (0, 0.95), in random order: kill points cover
+    the start-up, the encoding and the writes."""
+    points = [(i + rng.random()) / n * 0.95 for i in range(n)]
+    rng.shuffle(points)
+    return points
+
+
+def kill_after(env: dict[str, str], corpus: Path, delay: float) -> tuple[bool, str]:
+    """Start an ingest and SIGKILL it after `delay` seconds. (killed, how it ended)."""
+    proc = subprocess.Popen(
+        [BRIEFING, "ingest", str(corpus), "--json"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )
+    try:
+        proc.wait(timeout=delay)
+        return False, f"finished before the kill (exit {proc.returncode})"
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        return True, "killed"
+    finally:
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def phase(snap: dict[str, int], n_docs: int, update: bool) -> str:
+    if snap.get("chunks", 0) < 0:
+        return "unreadable"
+    if update:
+        stale = n_docs - snap["complete"]
+        return f"{stale} records not complete" if stale else "all records complete"
+    if snap["chunks"] == 0:
+        return "nothing written"
+    if snap["complete"] == 0:
+        return "chunks written, no record"
+    if snap["complete"] < n_docs:
+        return f"{snap['complete']}/{n_docs} records written"
+    return "all written"
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory, subprocess_env: dict[str, str]) -> dict[str, Any]:
+    """Both corpus versions, their clean chunk ids (each from its own store), and the clean run times."""
+    base = tmp_path_factory.mktemp("crash")
+    corpus_a, corpus_b = base / "corpus-a", base / "corpus-b"
+    prose_corpus(corpus_a, N_DOCS)
+    prose_corpus(corpus_b, N_DOCS, edited=EDITED)
+
+    store_a = base / "clean-a"
+    env_a = store_env(subprocess_env, store_a)
+    started = time.monotonic()
+    first = ingest_report(env_a, str(corpus_a))
+    duration_a = time.monotonic() - started
+    assert first["documents"] == N_DOCS and not first["errors"]
+    again = ingest_report(env_a, str(corpus_a))
+    assert again["chunks_added"] == again["texts_embedded"] == again["chunks_removed"] == 0
+    state_a = verify(env_a, store_a)
+    ids_a = set(state_a["ids"])
+    assert problems_of(state_a, ids_a, N_DOCS) == []
+    assert first["chunks_added"] == len(ids_a)
+
+    store_b = base / "clean-b"  # the update, clean: a copy of the complete A store, ingesting B
+    shutil.copytree(store_a, store_b)
+    env_b = store_env(subprocess_env, store_b)
+    started = time.monotonic()
+    update = ingest_report(env_b, str(corpus_b))
+    duration_b = time.monotonic() - started
+    assert update["chunks_removed"] > 0 and update["chunks_added"] > 0
+    state_b = verify(env_b, store_b)
+    ids_b = set(state_b["ids"])
+    assert problems_of(state_b, ids_b, N_DOCS) == []
+    assert ids_b != ids_a
+    return {
+        "base": base, "corpus_a": corpus_a, "corpus_b": corpus_b, "store_a": store_a,
+        "ids_a": ids_a, "ids_b": ids_b, "duration_a": duration_a, "duration_b": duration_b,
+        "clean_report_a": first, "clean_report_b": update,
+    }
+
+
+def run_trials(clean: dict[str, Any], subprocess_env: dict[str, str], update: bool, n: int,
+               rng: random.Random) -> list[dict[str, Any]]:
+    base: Path = clean["base"]
+    corpus = clean["corpus_b" if update else "corpus_a"]
+    expected = clean["ids_b" if update else "ids_a"]
+    duration = clean["duration_b" if update else "duration_a"]
+    full = len(expected) if not update else clean["clean_report_b"]["texts_embedded"]
+    results = []
+    for i, fraction in enumerate(fractions(rng, n)):
+        # The run's duration is re-measured whenever a re-run did the whole ingest again, so delays
+        # follow the machine's current speed (other jobs share its two cores).
+        delay = fraction * duration
+        kind = "update" if update else "fresh"
+        store = base / f"{kind}-{i:02d}"
+        if update:
+            shutil.copytree(clean["store_a"], store)
+        env = store_env(subprocess_env, store)
+        killed, how = kill_after(env, corpus, delay)
+        snap = snapshot(store, base / "scratch")
+        started = time.monotonic()
+        rerun = run_cli(env, "ingest", str(corpus), "--json")
+        recover_s = time.monotonic() - started
+        trial: dict[str, Any] = {
+            "trial": i + 1, "kind": kind, "fraction": round(fraction, 3), "kill_after_s": round(delay, 2), "killed": killed, "ended": how,
+            "at_kill": snap, "phase": phase(snap, N_DOCS, update), "recover_s": round(recover_s, 2),
+        }
+        problems: list[str] = []
+        if rerun.returncode != 0:
+            problems.append(f"re-ingest exit {rerun.returncode}: {rerun.stderr[-1500:]}")
+        else:
+            report = json.loads(rerun.stdout)
+            if report["texts_embedded"] == full:
+                duration = recover_s
+            trial["rerun"] = {k: report[k] for k in ("chunks_added", "chunks_updated", "chunks_removed",
+                                                     "texts_embedded")}
+            state = verify(env, store)
+            problems += problems_of(state, expected, N_DOCS)
+            trial["hnsw_self_query_misses"] = len(state.get("not_found_by_own_vector", []))
+            further = run_cli(env, "ingest", str(corpus), "--json")
+            if further.returncode != 0:
+                problems.append(f"further ingest exit {further.returncode}: {further.stderr[-1500:]}")
+            else:
+                again = json.loads(further.stdout)
+                changed = {k: again[k] for k in ("chunks_added", "chunks_updated", "chunks_removed",
+                                                 "texts_embedded") if again[k]}
+                if changed:
+                    problems.append(f"a further ingest changed something: {changed}")
+        trial["outcome"] = "pass" if not problems else "FAIL"
+        trial["problems"] = problems
+        results.append(trial)
+        print(json.dumps({k: v for k, v in trial.items() if k != "problems"}), problems or "", flush=True)
+        if not problems:
+            shutil.rmtree(store, ignore_errors=True)  # keep failed stores for inspection
+    return results
+
+
+def test_sigkill_mid_ingest_then_reingest(clean: dict[str, Any], subprocess_env: dict[str, str]) -> None:
+    rng = random.Random(SEED)
+    started = time.monotonic()
+    fresh = run_trials(clean, subprocess_env, update=False, n=FRESH_TRIALS, rng=rng)
+    updates = run_trials(clean, subprocess_env, update=True, n=UPDATE_TRIALS, rng=rng)
+    trials = fresh + updates
+    figures = {
+        "documents": N_DOCS,
+        "clean_chunks": {"fresh": len(clean["ids_a"]), "update": len(clean["ids_b"])},
+        "clean_ingest_s": {"fresh": round(clean["duration_a"], 2), "update": round(clean["duration_b"], 2)},
+        "seed": SEED,
+        "trials": trials,
+        "passed": sum(t["outcome"] == "pass" for t in trials),
+        "killed": sum(t["killed"] for t in trials),
+        "trial_loop_s": round(time.monotonic() - started, 1),
+    }
+    path = record_figures("crash-ingest", figures)
+    failed = [t for t in trials if t["outcome"] != "pass"]
+    assert not failed, f"{len(failed)} of {len(trials)} trials failed (see {path}): " + json.dumps(failed)[:6000]
+    assert figures["killed"] >= (len(trials) * 3) // 4, "most trials must really be killed mid-run"
