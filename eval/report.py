@@ -62,6 +62,14 @@ def _comparison(summary: dict[str, Any]) -> str:
     )
 
 
+def _judged(summary: dict[str, Any]) -> str:
+    judged = summary.get("llm_judged")
+    if not judged:
+        return ""
+    rows = "".join(f"<tr><th>{escape(k)}</th><td class='num'>{_fmt(v)}</td></tr>" for k, v in judged.items())
+    return f"<h2>LLM-judged (not part of the contract metrics)</h2><table>{rows}</table>"
+
+
 def _citation_in_context(citation: dict[str, Any], corpus: dict[str, str]) -> str:
     text = corpus.get(citation.get("doc_id") or "", "")
     start, end = int(citation.get("start") or 0), int(citation.get("end") or 0)
@@ -115,7 +123,7 @@ def render_report(summary: dict[str, Any], records: list[dict[str, Any]], corpus
         f"<h1>Briefing QA eval: {len(records)} questions, {failures} failing</h1>"
         f"<p>Gold: {escape(str(summary.get('gold', '')))} · answerer: {escape(str(summary.get('answerer', '')))}"
         f" · embedder: {escape(str(summary.get('embedder', '')))}</p>"
-        f"<h2>Metrics</h2>{_metrics_table(summary)}{_comparison(summary)}"
+        f"<h2>Metrics</h2>{_metrics_table(summary)}{_judged(summary)}{_comparison(summary)}"
         f"<h2>Questions (failures first)</h2>{''.join(_question(r, corpus) for r in ordered)}"
         f"{_latency_chart(records)}</body></html>"
     )

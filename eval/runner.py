@@ -100,7 +100,10 @@ def run(
     on_progress: Callable[[int, int], None] | None = None,
     against: Path | None = None,
     meta: dict[str, Any] | None = None,
+    judge_model: Any = None,
 ) -> RunOutput:
+    """Ask every question, score it, and (with `out_dir`) write the run. A `judge_model` adds the
+    LLM-judged metrics under `llm_judged`, apart from the contract metrics."""
     questions = load_gold(gold_path, corpus)
     triples = []
     records = []
@@ -117,6 +120,16 @@ def run(
         if on_progress:
             on_progress(i, len(questions))
     summary = breakdown(triples)
+    if judge_model is not None:
+        from eval.judge import judge_record, summarise_judged
+
+        judged = []
+        for question, record, _ in triples:
+            verdict = judge_record(judge_model, question, record)
+            if verdict:
+                record["llm_judged"] = verdict
+            judged.append(verdict)
+        summary["llm_judged"] = summarise_judged(judged)
     summary["gold"] = str(gold_path)
     summary.update(meta or {})
     if against is not None:

@@ -259,6 +259,9 @@ def eval_command(
     ] = False,
     url: Annotated[str | None, typer.Option(help="Ask a running service instead of answering in process.")] = None,
     answerer: Annotated[str | None, typer.Option(help="extractive or llm (default: BRIEFING_ANSWERER).")] = None,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="Add LLM-judged faithfulness and correctness (needs an LLM).")
+    ] = False,
 ) -> None:
     """Run gold questions through the answering chain and score the answers."""
     from eval.cli import run_eval
@@ -266,7 +269,7 @@ def eval_command(
     try:
         code = run_eval(
             _settings(), gold=gold, out=out, json_out=json_out, against=against, minimums=minimum or [],
-            fresh_store=fresh_store, url=url, answerer=answerer, progress=sys.stderr.isatty(),
+            fresh_store=fresh_store, url=url, answerer=answerer, progress=sys.stderr.isatty(), judge=judge,
         )
     except BriefingError as exc:
         _fail(exc)

@@ -252,3 +252,19 @@ def test_report_renders_in_a_real_browser(good_run: Path) -> None:
         assert first_mark.inner_text().strip() != ""
         page.screenshot(path=str(shots / "eval-report.png"), full_page=True)
         browser.close()
+
+
+def test_llm_judged_metrics_are_reported_apart(qa: BriefingQA, corpus: dict[str, str]) -> None:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from eval.metrics import METRICS
+
+    # A judge that finds every answer faithful but only every other one correct.
+    verdicts = iter([AIMessage(v) for _ in range(40) for v in ("YES, supported.", "YES.", "YES", "NO, differs.")])
+    summary = run(BUNDLED_GOLD, InProcessAsker(qa), corpus, judge_model=GenericFakeChatModel(messages=verdicts)).summary
+    judged = summary["llm_judged"]
+    assert judged["faithfulness"] == 1.0
+    assert judged["correctness"] == 0.5
+    assert judged["judged"] == 16, "refusals and unanswerable questions are not judged"
+    assert "faithfulness" not in METRICS and "faithfulness" not in summary
