@@ -462,7 +462,7 @@ def ingest(
         except ManifestError as exc:
             report.errors.append({"path": str(manifest_path), "error": str(exc)})
 
-    embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size)
+    embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
     with write_lock(settings):
         store = store or open_store(settings, embedder)
         link_to = None

