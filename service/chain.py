@@ -6,6 +6,7 @@ in-process API the CLI, the HTTP service and the eval runner all use.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -34,7 +35,7 @@ from service.answering import (
 )
 from ingest.text import tokenize
 from service.errors import LLMUnavailable, UserError
-from service.guard import answer_problem, is_suspicious
+from service.guard import answer_problem, is_suspicious, usable_parts
 from service.retrieval import HybridSearcher, normalise_filters
 from service.settings import Settings
 
@@ -95,7 +96,9 @@ class BriefingQA:
                 from service.embeddings import make_embedder
                 from service.store import open_store
 
-                self._embedder = self._embedder or make_embedder(self.settings.embedder, self.settings.embed_batch_size)
+                self._embedder = self._embedder or make_embedder(
+                    self.settings.embedder, self.settings.embed_batch_size, self.settings.embed_threads
+                )
                 self._store = self._store or open_store(self.settings, self._embedder)
                 self._searcher = HybridSearcher(self._store, self._embedder, self.settings)
                 self._searcher.refresh(force=True)
@@ -199,7 +202,14 @@ class BriefingQA:
         # A source sentence that addresses the assistant is never an answer span (service/guard.py).
         usable, withheld = [], []
         for cand in candidates(passages, docs):
-            (withheld if is_suspicious(cand.text) else usable).append(cand)
+            if not is_suspicious(cand.text):
+                usable.append(cand)
+                continue
+            # A span joins short sentences: keep its sentences that are clean, withhold the rest.
+            kept = [dataclasses.replace(cand, start=cand.start + s, end=cand.start + e, text=cand.text[s:e])
+                    for s, e in usable_parts(cand.text)]
+            usable.extend(kept)
+            withheld.extend(_complement(cand, kept))
         ranked = self.scorer.score(
             state["condensed"]["query"], state["passages"]["vector"], usable,
             focus=state["condensed"]["focus"],
@@ -270,7 +280,9 @@ class BriefingQA:
         shown = _redacted(passages, state.get("withheld", []))
         messages = build_messages(state["question"], state["history"], shown, docs)
         try:
-            reply = _call_with_timeout(self.llm().invoke, messages, self.settings.llm_timeout_s)
+            # The model is built inside the timed call: building a client imports its library (seconds,
+            # the first time), and that must count against the timeout too.
+            reply = _call_with_timeout(lambda m: self.llm().invoke(m), messages, self.settings.llm_timeout_s)
             text = reply.content if isinstance(reply.content, str) else str(reply.content)
         except FutureTimeout:
             return _fallback(extractive, f"the LLM did not answer within {self.settings.llm_timeout_s:g} s")
@@ -369,10 +381,21 @@ def _call_with_timeout(fn: Any, arg: Any, timeout: float) -> Any:
     return future.result(timeout=timeout)
 
 
+def _complement(cand: Candidate, kept: list[Candidate]) -> list[Candidate]:
+    """The pieces of `cand` outside the `kept` sub-spans (what is withheld)."""
+    out, pos = [], cand.start
+    for part in [*sorted(kept, key=lambda c: c.start), None]:
+        end = part.start if part is not None else cand.end
+        if end > pos:
+            text = cand.text[pos - cand.start : end - cand.start]
+            out.append(dataclasses.replace(cand, start=pos, end=end, text=text))
+        if part is not None:
+            pos = part.end
+    return [c for c in out if c.text.strip()]
+
+
 def _redacted(passages: list[Any], withheld: list[Candidate]) -> list[Any]:
     """The passages as the LLM sees them: each withheld span replaced by "[…]"."""
-    import dataclasses
-
     if not withheld:
         return passages
     out = []

@@ -110,7 +110,7 @@ def variants(text: str, depth: int = 2) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 _I = re.IGNORECASE
-_CLAUSE = r"(?:^|[\n.!?:;,(\"'“”«»—–\-]\s*|\b(?:and|then|please|now|instead|also|just|simply)\s+)"
+_CLAUSE = r"(?:^|[\n.!?:;,(\"“”«»—–]\s*|\b(?:then|please|now|instead|also|just|simply)\s+)"
 _ANY = r"[^.!?\n]"
 # A code-like token: letters and digits joined by hyphens ("PWNED-7f3a"), or a run of five capitals.
 _CODE = r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b|(?-i:\b[A-Z]{5,}\b)"
@@ -118,16 +118,18 @@ _CODE = r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0
 _INSTRUCTION_PATTERNS = [
     # English
     rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon)\b{_ANY}{{0,40}}"
-    r"\b(?:instructions?|rules|prompts?|directions|guidelines|guardrails|directives|system message|"
-    r"context above)\b",
+    r"(?:\b(?:instructions?|prompts?|guardrails|directives|system message)\b|\b(?:previous|prior|above|"
+    r"earlier|preceding|all|your|original|former)\s+(?:\w+\s+)?(?:rules|directions|guidelines|context)\b)",
     r"\b(?:system|developer|hidden|initial|original|secret|internal)\s+(?:prompt|instructions?|message|rules)\b",
     rf"\b(?:reveal|print|show|output|repeat|display|leak|dump|tell me|share|disclose|recite)\b{_ANY}{{0,30}}"
     r"\b(?:your|the)\s+(?:(?:system|initial|hidden|original)\s+)?(?:prompt|instructions|rules|configuration)\b",
-    r"\b(?:you are now|you're now|act as|pretend (?:to be|you are)|role-?play as|from now on,? you|"
-    r"new instructions?|updated instructions?|developer mode|jailbreak|do anything now|DAN mode)\b",
+    r"\b(?:you are now|you're now|act as (?:an?|the|my|your|DAN)\b|pretend (?:to be|you are)|role-?play as|"
+    r"from now on,? you|"
+    r"developer mode|jailbreak|do anything now|DAN mode)\b",
+    r"\b(?:new|updated|real|actual|true)\s+(?:system\s+)?instructions?\s*:",
     r"\b(?:AI assistant|assistant|chatbot|language model|LLM|you)\b[^.!?\n]{0,25}"
     r"\b(?:must|shall|are (?:required|instructed|told) to|is (?:required|instructed|told) to)\b[^.!?\n]{0,40}"
-    r"\b(?:print|output|say|reply|respond|answer|include|add|reveal|ignore|repeat)\b",
+    r"\b(?:print|output|say|reply|respond|reveal|ignore|repeat)\b",
     r"(?:^|[\n.!?]\s*)(?:system|assistant|developer)\s*:",
     r"<\|?(?:system|im_start|im_end|endoftext)\|?>|\[/?(?:INST|SYS)\]|</?(?:question|sources?|system|instructions?)>",
     # Chinese
@@ -159,15 +161,26 @@ _IMPERATIVE = re.compile(
     r"render|display|show|end|begin|start|translate|put|place)\b" + _ANY + r"{0,60}?"
     r"(?:\b(?:your (?:answer|response|reply|output)|the (?:answer|response|reply|output)|"
     r"the (?:word|phrase|text|token|string|code|marker|following)|this (?:text|image|link|url|message|"
-    r"markdown|token|code)|marker|token|code ?word|image|link|url|markdown|pwned|hacked)\b"
+    r"markdown|token|code)|(?:the following|a|an|my|that) (?:image|link|url)|marker|token|code ?word|"
+    r"markdown|pwned|hacked)\b"
     r"|!\[|https?://|\[[^\]]*\]\(|" + _CODE + ")"
-    r"|" + _CLAUSE
-    + r"(?:выведи|напечатай|напиши|ответь|скажи|покажи|добавь|вставь|раскрой|повтори|отобрази|верни|"
-    r"включи|начни|закончи|заверши|поставь)\w*" + _ANY + r"{0,60}?"
+    # Russian second-person imperatives are unambiguous: no clause start needed.
+    r"|\b(?:выведи|напечатай|напиши|ответь|скажи|покажи|добавь|вставь|раскрой|повтори|отобрази|верни|"
+    r"включи|начни|закончи|заверши|поставь)(?:те)?\b" + _ANY + r"{0,60}?"
     r"(?:\b(?:ответ\w*|маркер\w*|код\w*|токен\w*|слов\w*|фраз\w*|текст\w*|следующ\w*|ссылк\w*|"
     r"изображени\w*|картинк\w*|дословно)|!\[|https?://|\[[^\]]*\]\(|" + _CODE + ")",
     _I,
 )
+_INSTRUCTION_PATTERNS += [
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+(?:of\s+)?)?(?:the|everything)\s+(?:above|before|previous|prior)\b",
+    r"(?:无视|忽略|忽视|忘记|不要理会)(?:以上|上面|上述|之前|前面|此前)",
+    r"(?:输出|打印|回复|说出|写出|重复|添加|插入|附上|回答)[^。！？\n]{0,30}?"
+    rf"(?:{_CODE}|!\[|https?://|\[[^\]]*\]\()",
+    r"не обращай\w* внимани\w* на\s+(?:\w+\s+)?(?:выше|сказанное|написанное|предыдущ\w*)",
+    # "... and print PWNED-7f3a": an imperative after "and" counts when its object is a code or markup.
+    r"\b(?:and|then)\s+(?:print|output|say|type|write|repeat|respond|reply|answer|return|echo|include|add|"
+    rf"append|insert|render|display|show)\b{_ANY}{{0,40}}?(?:{_CODE}|!\[|https?://|\[[^\]]*\]\()",
+]
 _INSTRUCTION = [re.compile(p, _I) for p in _INSTRUCTION_PATTERNS]
 
 # Active content: a markdown image (fetched by a renderer: exfiltration), or a script link.
@@ -188,6 +201,24 @@ def is_instruction(text: str) -> bool:
 def is_suspicious(text: str) -> bool:
     """A source span an answer must not use: an instruction to the assistant, or active content."""
     return any(_reads_as_instruction(form) or _ACTIVE.search(form) for form in variants(text))
+
+
+_PAYLOAD_BITS = re.compile(_CODE + r"|https?://|www\.|!\[|\]\(|javascript\s*:", _I)
+
+
+def usable_parts(text: str) -> list[tuple[int, int]]:
+    """The sentences of a suspicious span that can still be used: those that neither read as an
+    instruction nor carry a code, a URL or markup (an instruction split over two sentences — "Ignore
+    the above. The code is XJ-42." — taints its neighbour)."""
+    from ingest.text import split_sentences
+
+    parts = split_sentences(text)
+    if len(parts) < 2:
+        return []
+    return [
+        (s, e) for s, e in parts
+        if not is_suspicious(text[s:e]) and not any(_PAYLOAD_BITS.search(f) for f in variants(text[s:e]))
+    ]
 
 
 # ---------------------------------------------------------------------------------------

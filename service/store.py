@@ -66,6 +66,12 @@ def _is_scalar_list(value: Any) -> bool:
     )
 
 
+# A Chroma server that accepts a connection and then never answers (stopped, overloaded) must not hold a
+# request forever; Chroma's HTTP client has no timeout of its own.
+CHROMA_HTTP_TIMEOUT_S = 30.0
+CHROMA_CONNECT_TIMEOUT_S = 5.0
+
+
 def make_client(settings: Settings) -> Any:
     """A Chroma client for the settings: HTTP when BRIEFING_CHROMA_URL is set, else a local directory."""
     import chromadb
@@ -75,7 +81,7 @@ def make_client(settings: Settings) -> Any:
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=url.hostname or "127.0.0.1",
                 port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
@@ -86,9 +92,49 @@ def make_client(settings: Settings) -> Any:
                 f"Chroma server at {settings.chroma_url} does not answer ({exc}); "
                 "start it or fix BRIEFING_CHROMA_URL"
             ) from None
+        _bound_http_timeout(client)
+        return client
     path = settings.store_dir / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _bound_http_timeout(client: Any) -> None:
+    """Give the HTTP session under a Chroma HttpClient a timeout (chromadb 1.5 creates it with none)."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(CHROMA_HTTP_TIMEOUT_S, connect=CHROMA_CONNECT_TIMEOUT_S)
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    import httpx
+
+    return (httpx.TransportError, ConnectionError, TimeoutError)
+
+
+class _Answering:
+    """A Chroma collection whose calls raise StoreUnavailable, instead of a transport error, when the
+    store does not answer (a Chroma server stopped, restarting or unreachable)."""
+
+    def __init__(self, collection: Any, location: str) -> None:
+        self._collection = collection
+        self._location = location
+        self._errors = _unreachable_errors()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except self._errors as exc:
+                raise StoreUnavailable(f"the store at {self._location} does not answer: {exc}") from None
+
+        return call
 
 
 @contextlib.contextmanager
@@ -175,7 +221,9 @@ class Store:
                     f"({self.dimension} dimensions). Set BRIEFING_EMBEDDER={stored_name} to use it, "
                     "or point BRIEFING_STORE_DIR / BRIEFING_COLLECTION at a new store and ingest again."
                 )
-            self._client, self._chunks, self._docs = client, chunks, docs
+            self._client = client
+            self._chunks = _Answering(chunks, self.location)
+            self._docs = _Answering(docs, self.location)
             return self
 
     @property

@@ -33,7 +33,9 @@ ARTIFACTS = PROJECT / "artifacts" / "reliability"
 CLI_TIMEOUT = 300
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = CLI_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [BRIEFING, *args], env=env, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL,
@@ -48,7 +50,9 @@ def store_env(subprocess_env: dict[str, str], store_dir: Path, **extra: str) -> 
 
 def ingest_report(env: dict[str, str], *args: str) -> dict[str, Any]:
     proc = run_cli(env, "ingest", *args, "--json")
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr[-3000:]}"
+    )
     return json.loads(proc.stdout)
 
 
@@ -155,7 +159,9 @@ class ChromaServer:
                 if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=2, trust_env=False).status_code == 200:
                     return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                pytest.fail(f"chroma server at {self.url} did not answer within {timeout:.0f} s:\n{self.tail()}")
+                pytest.fail(
+                    f"chroma server at {self.url} did not answer within {timeout:.0f} s:\n{self.tail()}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -174,3 +180,34 @@ class ChromaServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+# ---------------------------------------------------------------------------------------
+# The HTTP service
+# ---------------------------------------------------------------------------------------
+
+
+def service_settings(store_dir: Path, **overrides: Any) -> Any:
+    """Settings for a test app, every HTTP field explicit so the machine's BRIEFING_* cannot leak in."""
+    from service.settings import Settings
+
+    values: dict[str, Any] = {
+        "store_dir": store_dir, "chroma_url": None, "collection": "briefing", "embedder": "use-multilingual",
+        "answerer": "extractive", "api_key": None, "admin_key": None, "cors_origins": [],
+        "rate_limit_per_minute": 0, "lock_timeout_s": 10.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def wait_status(client: Any, path: str, status: int, timeout: float) -> Any:
+    """GET `path` until it answers `status`; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = client.get(path)
+        if last.status_code == status:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not answer {status} within {timeout:.0f} s: "
+                         f"{last.status_code if last else None} {last.text if last else ''}")

@@ -1,15 +1,21 @@
 """kill -9 in the middle of an ingest, then ingest again.
 
-The `briefing ingest DIR --json` CLI runs as a subprocess on a corpus of a few hundred small real-prose
-documents and is sent SIGKILL after a random delay (seeded; one delay in each of N equal slices of a
-clean run's duration, so kill points cover the start-up, the embedding and the writes). Then:
+The `briefing ingest DIR --json` CLI runs as a subprocess on a corpus of 300 small real-prose documents
+(two chunks each) and is sent SIGKILL at a random point (seeded), chosen two ways:
+
+* by time: one delay in each of N equal slices of the run's duration (measured on a clean run and
+  re-measured by later full runs, since other jobs share the machine): start-up, encoding or writes;
+* by progress: when Chroma's SQLite file reaches a random share of its growth from an empty store to a
+  full one — always during the writes (the chunk upsert or the document records), whatever the speed.
+
+Then the ingest is run again, and:
 
 * the re-run opens the store without an error and finishes (exit 0);
-* the store holds no duplicate chunk ids; every chunk id is fetchable with its vector; every chunk's
-  own vector finds it in the HNSW index; every chunk is `text[start:end]` of its document; every
-  document record is complete;
-* the chunk ids are exactly those of a clean ingest of the same corpus into a separate store
-  (so the count is equal too);
+* the store holds no duplicate chunk ids; every chunk id is fetchable with its vector; the vector index
+  holds exactly the chunks the metadata holds; every chunk is `text[start:end]` of its document; every
+  document record is complete, with its chunk count;
+* the chunk ids are exactly those of a clean ingest of the same corpus into a separate store (so the
+  count is equal too);
 * one more ingest changes nothing (chunks added, updated, removed and texts embedded all 0).
 
 Fresh trials kill the first ingest into an empty store; update trials kill an ingest of an edited
@@ -39,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 N_DOCS = int(os.environ.get("RELIABILITY_CRASH_DOCS", "300"))
 FRESH_TRIALS = int(os.environ.get("RELIABILITY_CRASH_TRIALS", "20"))
-UPDATE_TRIALS = int(os.environ.get("RELIABILITY_CRASH_UPDATE_TRIALS", "6"))
+UPDATE_TRIALS = int(os.environ.get("RELIABILITY_CRASH_UPDATE_TRIALS", "4"))
 SEED = 20250117
 EDITED = set(range(0, N_DOCS, 3))  # a third of the documents change in the second version
 
@@ -130,25 +136,30 @@ def problems_of(state: dict[str, Any], expected_ids: set[str], n_docs: int) -> l
 
 
 def snapshot(store_dir: Path, scratch: Path) -> dict[str, int]:
-    """What the killed process had written: chunk rows, document records, complete records. Read from a
-    copy of Chroma's SQLite file (plus journal), so the store itself is untouched until the re-run."""
+    """What the killed process had written, read from a copy of Chroma's SQLite file (with its
+    journal, which SQLite rolls back), so the store itself is untouched until the re-run: chunk ids in
+    Chroma's write log, chunk rows applied to its metadata segment, document records, complete records.
+    (Chroma logs a write first and applies it after; a log entry not yet applied is replayed on open.)"""
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     files = list((store_dir / "chroma").glob("chroma.sqlite3*"))
     if not files:
-        return {"chunks": 0, "records": 0, "complete": 0}
+        return {"logged": 0, "chunks": 0, "records": 0, "complete": 0}
     for f in files:
         shutil.copy2(f, scratch / f.name)
     db = sqlite3.connect(str(scratch / "chroma.sqlite3"))
     try:
-        def segment(name: str) -> str | None:
+        def ids(name: str) -> tuple[str | None, str | None]:
             row = db.execute(
-                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id "
+                "SELECT c.id, s.id FROM segments s JOIN collections c ON s.collection = c.id "
                 "WHERE c.name = ? AND s.scope = 'METADATA'", (name,)).fetchone()
-            return row[0] if row else None
+            return (row[0], row[1]) if row else (None, None)
 
-        chunks_seg, docs_seg = segment("briefing-chunks"), segment("briefing-docs")
+        (chunks_coll, chunks_seg), (_, docs_seg) = ids("briefing-chunks"), ids("briefing-docs")
         count = "SELECT COUNT(*) FROM embeddings WHERE segment_id = ?"
+        logged = db.execute(
+            "SELECT COUNT(DISTINCT id) FROM embeddings_queue WHERE topic LIKE ?", (f"%{chunks_coll}",)
+        ).fetchone()[0] if chunks_coll else 0
         chunks = db.execute(count, (chunks_seg,)).fetchone()[0] if chunks_seg else 0
         records = db.execute(count, (docs_seg,)).fetchone()[0] if docs_seg else 0
         complete = db.execute(
@@ -156,10 +167,10 @@ def snapshot(store_dir: Path, scratch: Path) -> dict[str, int]:
             "WHERE e.segment_id = ? AND m.key = 'complete' AND m.bool_value = 1", (docs_seg,)
         ).fetchone()[0] if docs_seg else 0
     except sqlite3.DatabaseError as exc:
-        return {"chunks": -1, "records": -1, "complete": -1, "error": str(exc)}  # type: ignore[dict-item]
+        return {"logged": -1, "chunks": -1, "records": -1, "complete": -1, "error": str(exc)}  # type: ignore[dict-item]
     finally:
         db.close()
-    return {"chunks": int(chunks), "records": int(records), "complete": int(complete)}
+    return {"logged": int(logged), "chunks": int(chunks), "records": int(records), "complete": int(complete)}
 
 
 def fractions(rng: random.Random, n: int) -> list[float]:
@@ -170,22 +181,48 @@ def fractions(rng: random.Random, n: int) -> list[float]:
     return points
 
 
-def kill_after(env: dict[str, str], corpus: Path, delay: float) -> tuple[bool, str]:
-    """Start an ingest and SIGKILL it after `delay` seconds. (killed, how it ended)."""
+def kill_after(env: dict[str, str], corpus: Path, delay: float) -> tuple[bool, str, float]:
+    """Start an ingest and SIGKILL it after `delay` seconds. (killed, how it ended, seconds)."""
     proc = subprocess.Popen(
         [BRIEFING, "ingest", str(corpus), "--json"], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )
     try:
         proc.wait(timeout=delay)
-        return False, f"finished before the kill (exit {proc.returncode})"
+        return False, f"finished before the kill (exit {proc.returncode})", delay
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        return True, "killed"
+        return True, "killed", delay
+
+
+def kill_at_size(env: dict[str, str], corpus: Path, store_dir: Path, target: int) -> tuple[bool, str, float]:
+    """Start an ingest and SIGKILL it as soon as Chroma's SQLite file reaches `target` bytes: a random
+    point of the writes, whatever the machine's speed (the file grows only while the store is written)."""
+    db = store_dir / "chroma" / "chroma.sqlite3"
+    proc = subprocess.Popen(
+        [BRIEFING, "ingest", str(corpus), "--json"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    started = time.monotonic()
+    try:
+        while proc.poll() is None:
+            if time.monotonic() - started > 600:
+                raise AssertionError("the ingest ran for 10 minutes")
+            try:
+                size = db.stat().st_size
+            except FileNotFoundError:
+                size = 0
+            if size >= target:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                return True, "killed", time.monotonic() - started
+            time.sleep(0.005)
+        return False, f"finished before the kill (exit {proc.returncode})", time.monotonic() - started
     finally:
-        if proc.stderr is not None:
-            proc.stderr.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def phase(snap: dict[str, int], n_docs: int, update: bool) -> str:
@@ -194,8 +231,10 @@ def phase(snap: dict[str, int], n_docs: int, update: bool) -> str:
     if update:
         stale = n_docs - snap["complete"]
         return f"{stale} records not complete" if stale else "all records complete"
-    if snap["chunks"] == 0:
+    if snap["chunks"] == 0 and snap.get("logged", 0) == 0:
         return "nothing written"
+    if snap["chunks"] == 0:
+        return "chunks logged, not yet applied"
     if snap["complete"] == 0:
         return "chunks written, no record"
     if snap["complete"] < n_docs:
@@ -224,6 +263,12 @@ def clean(tmp_path_factory: pytest.TempPathFactory, subprocess_env: dict[str, st
     assert problems_of(state_a, ids_a, N_DOCS) == []
     assert first["chunks_added"] == len(ids_a)
 
+    empty = base / "empty"  # the SQLite file of a store that holds only its two empty collections
+    assert run_cli(store_env(subprocess_env, empty), "docs", "--json").returncode == 0
+    size_empty = (empty / "chroma" / "chroma.sqlite3").stat().st_size
+    size_full = (store_a / "chroma" / "chroma.sqlite3").stat().st_size
+    assert size_full > size_empty
+
     store_b = base / "clean-b"  # the update, clean: a copy of the complete A store, ingesting B
     shutil.copytree(store_a, store_b)
     env_b = store_env(subprocess_env, store_b)
@@ -238,12 +283,14 @@ def clean(tmp_path_factory: pytest.TempPathFactory, subprocess_env: dict[str, st
     return {
         "base": base, "corpus_a": corpus_a, "corpus_b": corpus_b, "store_a": store_a,
         "ids_a": ids_a, "ids_b": ids_b, "duration_a": duration_a, "duration_b": duration_b,
-        "clean_report_a": first, "clean_report_b": update,
+        "clean_report_a": first, "clean_report_b": update, "size_empty": size_empty, "size_full": size_full,
     }
 
 
 def run_trials(clean: dict[str, Any], subprocess_env: dict[str, str], update: bool, n: int,
-               rng: random.Random) -> list[dict[str, Any]]:
+               rng: random.Random, trigger: str = "time") -> list[dict[str, Any]]:
+    """`trigger` "time": kill after a random share of the run's duration (start-up, encoding or
+    writes); "size": kill when the SQLite file reaches a random share of its growth (during writes)."""
     base: Path = clean["base"]
     corpus = clean["corpus_b" if update else "corpus_a"]
     expected = clean["ids_b" if update else "ids_a"]
@@ -255,17 +302,24 @@ def run_trials(clean: dict[str, Any], subprocess_env: dict[str, str], update: bo
         # follow the machine's current speed (other jobs share its two cores).
         delay = fraction * duration
         kind = "update" if update else "fresh"
-        store = base / f"{kind}-{i:02d}"
+        store = base / f"{kind}-{trigger}-{i:02d}"
         if update:
             shutil.copytree(clean["store_a"], store)
         env = store_env(subprocess_env, store)
-        killed, how = kill_after(env, corpus, delay)
+        if trigger == "size":
+            growth = clean["size_full"] - clean["size_empty"]
+            target = int(clean["size_empty"] + fraction / 0.95 * 0.97 * growth)
+            killed, how, at = kill_at_size(env, corpus, store, target)
+        else:
+            target = None
+            killed, how, at = kill_after(env, corpus, delay)
         snap = snapshot(store, base / "scratch")
         started = time.monotonic()
         rerun = run_cli(env, "ingest", str(corpus), "--json")
         recover_s = time.monotonic() - started
         trial: dict[str, Any] = {
-            "trial": i + 1, "kind": kind, "fraction": round(fraction, 3), "kill_after_s": round(delay, 2), "killed": killed, "ended": how,
+            "trial": i + 1, "kind": kind, "trigger": trigger, "fraction": round(fraction, 3),
+            "target_bytes": target, "kill_after_s": round(at, 2), "killed": killed, "ended": how,
             "at_kill": snap, "phase": phase(snap, N_DOCS, update), "recover_s": round(recover_s, 2),
         }
         problems: list[str] = []
@@ -301,14 +355,16 @@ def run_trials(clean: dict[str, Any], subprocess_env: dict[str, str], update: bo
 def test_sigkill_mid_ingest_then_reingest(clean: dict[str, Any], subprocess_env: dict[str, str]) -> None:
     rng = random.Random(SEED)
     started = time.monotonic()
-    fresh = run_trials(clean, subprocess_env, update=False, n=FRESH_TRIALS, rng=rng)
+    by_time = run_trials(clean, subprocess_env, update=False, n=FRESH_TRIALS - FRESH_TRIALS // 2, rng=rng)
+    by_size = run_trials(clean, subprocess_env, update=False, n=FRESH_TRIALS // 2, rng=rng, trigger="size")
     updates = run_trials(clean, subprocess_env, update=True, n=UPDATE_TRIALS, rng=rng)
-    trials = fresh + updates
+    trials = by_time + by_size + updates
     figures = {
         "documents": N_DOCS,
         "clean_chunks": {"fresh": len(clean["ids_a"]), "update": len(clean["ids_b"])},
         "clean_ingest_s": {"fresh": round(clean["duration_a"], 2), "update": round(clean["duration_b"], 2)},
         "seed": SEED,
+        "sqlite_bytes": {"empty": clean["size_empty"], "full": clean["size_full"]},
         "trials": trials,
         "passed": sum(t["outcome"] == "pass" for t in trials),
         "killed": sum(t["killed"] for t in trials),
@@ -316,5 +372,7 @@ def test_sigkill_mid_ingest_then_reingest(clean: dict[str, Any], subprocess_env:
     }
     path = record_figures("crash-ingest", figures)
     failed = [t for t in trials if t["outcome"] != "pass"]
-    assert not failed, f"{len(failed)} of {len(trials)} trials failed (see {path}): " + json.dumps(failed)[:6000]
+    assert not failed, (
+        f"{len(failed)} of {len(trials)} trials failed (see {path}): " + json.dumps(failed)[:6000]
+    )
     assert figures["killed"] >= (len(trials) * 3) // 4, "most trials must really be killed mid-run"
