@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     fusion: Literal["weighted", "rrf"] = "weighted"
     """How dense and keyword results combine: a weighted sum of similarity and keyword coverage,
     or reciprocal rank fusion."""
-    keyword_weight: float = Field(0.4, ge=0.0, le=1.0)
+    keyword_weight: float = Field(0.5, ge=0.0, le=1.0)
     """Share of the keyword side in weighted fusion."""
     rrf_k: int = Field(60, ge=1)
 
