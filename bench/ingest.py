@@ -263,7 +263,8 @@ def render(rounds: list[dict[str, Run]], info: dict[str, Any]) -> str:
         SECTION,
         "",
         f"{first.chunks:,} chunks of real English prose ({info['corpus']}); embedder "
-        f"`{info['embedder']}`, chunks of at most {info['chunk_chars']} characters, local Chroma store. "
+        f"`{info['embedder']}` with {info['threads']} thread(s) (BRIEFING_EMBED_THREADS), chunks of at "
+        f"most {info['chunk_chars']} characters, local Chroma store. "
         f"All runs in one process ({stat}), imports and model load done before timing.",
         "",
         "| Run | Chunks | Wall s | CPU s | in encoder s | in Chroma writes s | Chunks/s | vs raw encode |",
@@ -372,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(store_dir=base / "unused")
         info.update(
-            embedder=settings.embedder, chunk_chars=settings.chunk_chars, batch=settings.embed_batch_size
+            embedder=settings.embedder, chunk_chars=settings.chunk_chars, batch=settings.embed_batch_size,
+            threads=settings.embed_threads,
         )
         corpus = build_corpus(
             base / "corpus", args.chunks, settings.chunk_chars, settings.chunk_overlap_sentences
@@ -381,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpus: {info['corpus']}", file=sys.stderr)
         rows = chunk_corpus(corpus.files, settings)
 
-        embedder = make_embedder(settings.embedder, settings.embed_batch_size)
+        embedder = make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
         clock = Clock(embedder)
         embedder.embed_documents([text for _, text, _ in rows[:8]])  # load the model
 

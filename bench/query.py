@@ -550,6 +550,7 @@ class SizeResult:
     refusals: int = 0
     profile: str = ""
     dense: dict[str, float] = field(default_factory=dict)
+    build_load: str = ""
 
 
 def timed_queries(items: list[GoldItem], repeats: int) -> list[str]:
@@ -751,8 +752,8 @@ def render(results: list[SizeResult], info: dict[str, Any]) -> str:
         "Where the time goes (p50 ms; the parts timed alone, once per distinct question) and what each "
         "size costs:",
         "",
-        "| Chunks | Query embedding | Search given the vector | of which Chroma `query` "
-        f"(top {info['candidates']}) | of which Chroma `count` | of which BM25 "
+        "| Chunks | Query embedding | Search given the vector | of which `Store.query` "
+        f"(top {info['candidates']}) | of that, Chroma `count()` | of which BM25 "
         "| Answer: chain steps without the runnables, new question | Keyword index build s "
         "| `BriefingQA.load()` s | Peak RSS MB | RSS after MB | Distractor ingest s (chunks embedded) "
         "| Load average during |",
@@ -781,7 +782,14 @@ def render(results: list[SizeResult], info: dict[str, Any]) -> str:
         f"{smallest.recall['ours']['dev']:.3f} "
         f"at {smallest.chunks:,} (target: no worse): {ok(recall_ok)}. Answerable questions: "
         f"{ours['dev_n']:.0f} in dev, {ours['all_n']:.0f} in dev+extra; a follow-up question is searched as "
-        "the chain searches it (joined to the turn before), by both systems.",
+        "the chain searches it (joined to the turn before), by both systems. On dev+extra: "
+        f"{ours['all']:.3f} at {largest.chunks:,}, "
+        f"{smallest.recall['ours']['all']:.3f} at {smallest.chunks:,}.",
+        f"* At {largest.chunks:,} chunks, `Store.query` calls Chroma's `count()` before every query (to "
+        f"cap n_results): {pct(largest.timings['count'], 50):.1f} ms of the "
+        f"{pct(largest.timings['search'], 50):.1f} ms search, and it grows with the store; the HNSW query "
+        "is most of the rest, BM25 under a millisecond. A new question's answer spends most of its time "
+        "embedding the retrieved passages' sentences (see the profile `--profile` prints).",
     ]
     dense = "; ".join(
         f"{r.chunks:,}: exact {r.dense['exact']:.3f}, Chroma {r.dense['hnsw']:.3f}, "
@@ -812,6 +820,15 @@ def render(results: list[SizeResult], info: dict[str, Any]) -> str:
         "disk (`EXTRA_SOURCES` in bench/query.py, in this order: JDK Javadoc, the AWS API reference that "
         "botocore ships, man pages, Rust docs, Perl POD, Python "
         "docstrings), prose paragraphs only, no paragraph twice.",
+        "* The distractor ingest times were taken when the stores were built, "
+        + (
+            "under the load averages "
+            + "; ".join(f"{r.chunks:,}: {r.build_load}" for r in results if r.build_load)
+            + "; "
+            if any(r.build_load for r in results)
+            else "while other engineers' test runs shared the machine; "
+        )
+        + "they are not an ingest benchmark (the Ingest section is).",
         "* Each size is a store of its own (the briefing ingested with `ingest(settings)`, then the "
         "distractor files with `ingest(settings, files)`), measured in a fresh process that opens it as the "
         "service does, `BriefingQA(settings).load()` (keyword index built, caches empty): peak RSS is that "
@@ -879,7 +896,7 @@ def build_stores(base: Path, sizes: list[int], rebuild: bool) -> dict[str, Any]:
             raise SystemExit(f"ingest of the briefing failed: {report.errors}")
         briefing_chunks = store.count_chunks()
         distractors.grow(size - briefing_chunks)
-        started = time.perf_counter()
+        started, load_before = time.perf_counter(), load()
         report = ingest(settings, list(distractors.files), embedder=embedder, store=store)
         ingest_s = time.perf_counter() - started
         if report.errors:
@@ -893,6 +910,7 @@ def build_stores(base: Path, sizes: list[int], rebuild: bool) -> dict[str, Any]:
             "embedded": report.texts_embedded,
             "files": len(distractors.files),
             "corpus": distractors.describe(),
+            "load": f"{load_before} → {load()}",
         }
         print(
             f"   {chunks:,} chunks; distractors ingested in {ingest_s:.1f} s ({distractors.describe()})",
@@ -1072,6 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
                 got["refusals"],
                 got["profile"],
                 got.get("dense", {}),
+                build.get("load", ""),
             )
             info["questions"] = got["questions"]
             info["timed"] = got["questions"] * args.repeats

@@ -400,6 +400,7 @@ def _apply(store: Any, embedder: Any, plans: list[_Plan], settings: Settings, re
     if update:
         store.update_chunk_metadata([cid for cid, _ in update], [m for _, m in update])
         report.chunks_updated += len(update)
+    records = []
     for plan in plans:
         meta = dict(plan.spec.metadata)
         meta.update(
@@ -409,7 +410,9 @@ def _apply(store: Any, embedder: Any, plans: list[_Plan], settings: Settings, re
             chars=len(plan.spec.text),
             ingested_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
-        store.put_document(DocumentRecord(plan.spec.doc_id, plan.spec.text, meta))
+        records.append(DocumentRecord(plan.spec.doc_id, plan.spec.text, meta))
+    # Last, after every chunk change of the window: a record marked complete vouches for its chunks.
+    store.put_documents(records)
 
 
 def prune(store: Any, keep: set[str], report: IngestReport) -> None:
@@ -444,7 +447,7 @@ def ingest(
     Per-file problems land in `report.errors`; the rest of the batch is still ingested.
     """
     from service.embeddings import make_embedder
-    from service.store import open_store, write_lock
+    from service.store import KNOWN_DIMENSIONS, open_store, write_lock
 
     started = time.perf_counter()
     report = IngestReport()
@@ -462,8 +465,12 @@ def ingest(
         except ManifestError as exc:
             report.errors.append({"path": str(manifest_path), "error": str(exc)})
 
-    embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
     with write_lock(settings):
+        if store is None and embedder is None and settings.embedder in KNOWN_DIMENSIONS:
+            # A packaged embedder's name and dimension are known without loading it: a store built
+            # with another embedder is refused now, not after seconds of loading a model.
+            store = open_store(settings)
+        embedder = embedder or make_embedder(settings.embedder, settings.embed_batch_size, settings.embed_threads)
         store = store or open_store(settings, embedder)
         link_to = None
         if source_id is not None:

@@ -258,12 +258,25 @@ class Store:
 
     # -- documents ----------------------------------------------------------------------
     def put_document(self, record: DocumentRecord) -> None:
-        self.docs.upsert(
-            ids=[record.doc_id],
-            embeddings=[_PLACEHOLDER],
-            documents=[record.text],
-            metadatas=[_clean({**record.metadata, "doc_id": record.doc_id})],
-        )
+        self.put_documents([record])
+
+    def put_documents(self, records: list[DocumentRecord], max_chars: int = 5_000_000) -> None:
+        """Document records in as few Chroma calls as fit (each call commits on its own: one call a
+        record was half the write time of an ingest), a call holding at most about `max_chars` of text."""
+        page: list[DocumentRecord] = []
+        size = 0
+        for record in [*records, None]:
+            if page and (record is None or len(page) >= 100 or size + len(record.text) > max_chars):
+                self.docs.upsert(
+                    ids=[r.doc_id for r in page],
+                    embeddings=[_PLACEHOLDER for _ in page],
+                    documents=[r.text for r in page],
+                    metadatas=[_clean({**r.metadata, "doc_id": r.doc_id}) for r in page],
+                )
+                page, size = [], 0
+            if record is not None:
+                page.append(record)
+                size += len(record.text)
 
     def get_document(self, doc_id: str) -> DocumentRecord:
         got = self.docs.get(ids=[doc_id], include=["documents", "metadatas"])
@@ -343,13 +356,13 @@ class Store:
     def query(
         self, embedding: list[float], n: int, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float, str, dict[str, Any]]]:
-        """Nearest chunks: (id, cosine similarity, text, metadata)."""
-        total = self.count_chunks()
-        if total == 0:
-            return []
+        """Nearest chunks: (id, cosine similarity, text, metadata).
+
+        Chroma returns fewer than `n` when the collection holds fewer, so no count is asked first
+        (at 100k chunks a count costs as much as the query)."""
         got = self.chunks.query(
             query_embeddings=[embedding],
-            n_results=min(n, total),
+            n_results=n,
             where=where or None,
             include=["documents", "metadatas", "distances"],
         )
