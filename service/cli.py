@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from service.errors import BriefingError, UserError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     add_completion=False,
@@ -44,9 +47,17 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def _fail(exc: BriefingError) -> None:
+def _fail(exc: BriefingError) -> NoReturn:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(2 if isinstance(exc, UserError) else 3)
+
+
+def _attempt(fn: Callable[[], T]) -> T:
+    """Run a command's work; a BriefingError becomes one line on stderr and the exit code."""
+    try:
+        return fn()
+    except BriefingError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -127,11 +138,7 @@ def sources(
         return
     from service.catalog import list_sources
 
-    try:
-        items = list_sources(_settings())
-    except BriefingError as exc:
-        _fail(exc)
-        return
+    items = _attempt(lambda: list_sources(_settings()))
     if as_json:
         _print_json(items)
         return
@@ -154,11 +161,7 @@ def sources_extract(
     from ingest.loaders import load_path
     from ingest.manifest import dump_sources_yaml
 
-    try:
-        found = extract_sources(load_path(file).text)
-    except BriefingError as exc:
-        _fail(exc)
-        return
+    found = _attempt(lambda: extract_sources(load_path(file).text))
     if as_json:
         _print_json([s.model_dump(exclude_none=True) for s in found])
     else:
@@ -173,11 +176,7 @@ def docs(
     """List the stored documents."""
     from service.catalog import list_documents
 
-    try:
-        items = list_documents(_settings(), with_text=text)
-    except BriefingError as exc:
-        _fail(exc)
-        return
+    items = _attempt(lambda: list_documents(_settings(), with_text=text))
     if as_json:
         _print_json(items)
         return
@@ -195,11 +194,7 @@ def show(
     """Print one document's stored text and metadata."""
     from service.catalog import show_document
 
-    try:
-        item = show_document(_settings(), doc_id)
-    except BriefingError as exc:
-        _fail(exc)
-        return
+    item = _attempt(lambda: show_document(_settings(), doc_id))
     if as_json:
         _print_json(item)
     else:
