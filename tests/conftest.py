@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import chroma_executable, free_port
 
 # ---------------------------------------------------------------------------------------
 # Network guard (also written into child processes as a sitecustomize module)
@@ -147,34 +147,18 @@ def tmp_settings(settings_factory: Callable[..., Any]) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _chroma_executable() -> str:
-    beside = Path(sys.executable).parent / "chroma"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("chroma")
-    if found is None:
-        pytest.fail(f"no `chroma` executable next to {sys.executable} or on PATH")
-    return found
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory, subprocess_env: dict[str, str]) -> Iterator[str]:
     """URL of a real Chroma server (`chroma run`) on a free loopback port, for the session."""
     import httpx
 
     base = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = base / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [_chroma_executable(), "run", "--path", str(base / "data"), "--host", "127.0.0.1",
+            [chroma_executable(), "run", "--path", str(base / "data"), "--host", "127.0.0.1",
              "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=subprocess_env,
             start_new_session=True,

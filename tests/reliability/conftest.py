@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import chroma_executable, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 BRIEFING = str(Path(sys.executable).parent / "briefing")
@@ -111,22 +111,6 @@ def prose_corpus(folder: Path, n_docs: int, chars: int = 230, edited: set[int] |
 # ---------------------------------------------------------------------------------------
 # A Chroma server that can be stopped and started again
 # ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def chroma_executable() -> str:
-    beside = Path(sys.executable).parent / "chroma"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("chroma")
-    if found is None:
-        pytest.fail(f"no `chroma` executable next to {sys.executable} or on PATH")
-    return found
 
 
 class ChromaServer:

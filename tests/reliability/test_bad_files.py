@@ -93,8 +93,9 @@ def test_fifty_megabyte_upload_is_refused_with_413(tmp_path: Path) -> None:
 
     from ingest.pipeline import ingest
     from service.api import create_app
+    from tests.helpers import free_port
 
-    from .conftest import free_port, wait_status
+    from .conftest import wait_status
 
     settings = service_settings(tmp_path / "store")
     assert ingest(settings).errors == []

@@ -39,8 +39,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from ingest.pipeline import ingest
 from service.api import create_app
 from service.chain import BriefingQA
+from tests.helpers import free_port
 
-from .conftest import free_port, record_figures, run_cli, service_settings, store_env, wait_status
+from .conftest import record_figures, run_cli, service_settings, store_env, wait_status
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -3,7 +3,6 @@ model behind a llama.cpp OpenAI-compatible server on loopback, started by this t
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from ingest.pipeline import ingest
 from service.chain import BriefingQA
 from service.settings import Settings
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.llm
 
@@ -95,16 +95,10 @@ def test_in_process_gguf_answers_and_verification_catches_an_invented_sentence(s
     _invented_is_caught(result)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = _model_path()
-    port = _free_port()
+    port = free_port()
     # The server logs a lot while loading; a file, unlike an unread pipe, never fills up and stalls it.
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     log = log_path.open("w")
