@@ -9,7 +9,6 @@ the manifest's folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -133,5 +132,3 @@ def dump_sources_yaml(sources: list[SourceEntry]) -> str:
     data = [s.model_dump(exclude_none=True, exclude_defaults=False) for s in sources]
     return yaml.safe_dump({"sources": data}, allow_unicode=True, sort_keys=False, width=100)
 
-
-SourceKind = Literal["article", "cited"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from ingest.manifest import Manifest, SourceEntry, load_manifest
 from ingest.spans import find_folded
-from service.errors import BriefingError, InputFileError, ManifestError, UserError
+from service.errors import InputFileError, ManifestError, UserError
 from service.settings import Settings
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
@@ -506,4 +506,4 @@ def _check_unique(specs: list[DocSpec]) -> None:
         seen.add(spec.doc_id)
 
 
-__all__ = ["IngestReport", "DocSpec", "ingest", "BriefingError"]
+__all__ = ["IngestReport", "DocSpec", "ingest"]

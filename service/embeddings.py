@@ -13,7 +13,6 @@ with another embedder.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,15 +145,3 @@ def _build(spec: str, batch_size: int, threads: int) -> BriefingEmbeddings:
             return E5Embeddings(threads=threads)
         case _:
             return SentenceTransformerEmbeddings(spec, batch_size=batch_size)
-
-
-def embed_in_batches(
-    embedder: Embeddings, texts: Sequence[str], batch_size: int, on_batch: Any = None
-) -> list[list[float]]:
-    out: list[list[float]] = []
-    for i in range(0, len(texts), batch_size):
-        batch = list(texts[i : i + batch_size])
-        out.extend(embedder.embed_documents(batch))
-        if on_batch is not None:
-            on_batch(len(batch))
-    return out

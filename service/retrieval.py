@@ -91,10 +91,6 @@ class KeywordIndex:
         n = max(self.size, 1)
         return math.log(1 + (n - self.df.get(token, 0) + 0.5) / (self.df.get(token, 0) + 0.5))
 
-    def search(self, tokens: list[str], n: int, mask: np.ndarray | None) -> list[tuple[int, float]]:
-        ranked, _ = self.search_with_coverage(tokens, n, mask)
-        return ranked
-
     def search_with_coverage(
         self, tokens: list[str], n: int, mask: np.ndarray | None
     ) -> tuple[list[tuple[int, float]], Any]:

@@ -77,3 +77,13 @@ def test_index_follows_new_documents_without_restart(searcher: HybridSearcher, t
     ingest(searcher.settings, [extra], store=searcher.store, embedder=searcher.embedder)
     searcher._checked_at = 0.0  # the freshness check runs at most once a second; do not wait for it
     assert searcher.search("volcano erupted ash", k=1, mode="keyword")[0].doc_id == "volcano-en"
+
+
+def test_langchain_retriever_face_returns_documents_with_offsets(searcher: HybridSearcher) -> None:
+    from service.retrieval import BriefingRetriever
+
+    docs = BriefingRetriever(searcher=searcher, k=2).invoke("Why did tea production fall in Yunnan this autumn?")
+    assert len(docs) == 2
+    assert docs[0].metadata["doc_id"] == "harvest-zh"
+    text = searcher.store.get_document("harvest-zh").text
+    assert text[docs[0].metadata["start"]:docs[0].metadata["end"]] == docs[0].page_content
