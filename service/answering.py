@@ -185,16 +185,11 @@ def missing_salient(question: str, vocabulary: Any) -> list[str]:
 
 def quote_spans(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str, str]]]:
     """For each article, the spans that quote or report a cited source: (start, end, label, source_id)."""
-    import json
-
     out: dict[str, list[tuple[int, int, str, str]]] = {}
     for meta in documents.values():
         if meta.get("kind") != "quoted excerpt" or not meta.get("cited_in"):
             continue
-        try:
-            spans = json.loads(meta.get("quote_spans") or "[]")
-        except ValueError:
-            continue
+        spans = _json_spans(meta.get("quote_spans"))
         label = str(meta.get("label") or meta.get("title") or meta.get("source_id"))
         for start, end in spans:
             out.setdefault(str(meta["cited_in"]), []).append((int(start), int(end), label, str(meta.get("source_id"))))
@@ -241,6 +236,7 @@ def candidates(
     for i, passage in enumerate(passages):
         meta = documents.get(passage.doc_id, passage.metadata)
         body_start = int(meta.get("body_start", 0))
+        roles = _json_spans(meta.get("role_spans"))
         for s, e in _units(passage.text):
             start, end = passage.start + s, passage.start + e
             if start < body_start:
@@ -255,7 +251,7 @@ def candidates(
             seen.add(key)
             cand = Candidate(i, passage.doc_id, start, end, passage.text[s:e], source_id=str(meta.get("source_id", "")))
             cand.role = " ".join(
-                str(role) for rs, re_, role in _json_spans(meta.get("role_spans")) if overlaps((start, end), (rs, re_))
+                str(role) for rs, re_, role in roles if overlaps((start, end), (rs, re_))
             )
             kind = meta.get("kind")
             if kind in {"quoted excerpt", "cited source"}:
