@@ -1,7 +1,9 @@
 """Ingest throughput on real prose, side by side in one run:
 
     raw encode       the embedder's `embed_documents` on the chunk texts, in the pipeline's batches
-    briefing ingest  `ingest(settings, [folder])` into a fresh local Chroma store
+    briefing ingest  `ingest(settings, [folder])` into a fresh local Chroma store, with the defaults
+                     (a forked child encodes while this process writes, ingest/encoding.py)
+    one process      the same with BRIEFING_INGEST_OVERLAP=false: encode and write take turns
     LangChain        `langchain_chroma.Chroma.from_documents` with the same embedder object and the
                      same chunk texts (and ids), into a fresh local Chroma directory
     re-ingest        `ingest` again on the unchanged folder (must write and embed nothing)
@@ -44,10 +46,11 @@ COMMAND = ".venv/bin/python -m bench.ingest --chunks {chunks} --repeat {repeat} 
 OVERHEAD_TARGET = 10.0  # % of raw encode time
 SPEEDUP_TARGET = 20.0  # first ingest / re-ingest
 SECTION = "## Ingest"
-KINDS = ("raw", "ingest", "langchain", "reingest")
+KINDS = ("raw", "ingest", "serial", "langchain", "reingest")
 NAMES = {
     "raw": "raw encode (`embed_documents`, batches of {batch})",
-    "ingest": "briefing `ingest()`, first run",
+    "ingest": "briefing `ingest()`, first run (defaults: encoder in a forked child)",
+    "serial": "briefing `ingest()`, first run, one process (`BRIEFING_INGEST_OVERLAP=false`)",
     "langchain": "LangChain `Chroma.from_documents`",
     "reingest": "briefing `ingest()`, unchanged re-run",
 }
@@ -59,7 +62,7 @@ class Run:
     chunks: int
     wall: float
     cpu: float
-    encode: float = 0.0  # wall seconds inside embed_documents
+    encode: float = 0.0  # wall seconds inside embed_documents, in this process
     writes: float = 0.0  # wall seconds inside Chroma's add/upsert/update/delete
     note: str = ""
 
@@ -99,9 +102,18 @@ class Clock:
     def measure(self) -> Iterator[dict[str, float]]:
         self.seconds = dict.fromkeys(self.seconds, 0.0)
         out: dict[str, float] = {}
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), _cpu()
         yield out
-        out.update(wall=time.perf_counter() - wall, cpu=time.process_time() - cpu, **self.seconds)
+        out.update(wall=time.perf_counter() - wall, cpu=_cpu() - cpu, **self.seconds)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the forked encoder is one)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,7 +164,7 @@ def run_ingest(clock: Clock, embedder: Any, settings: Any, folder: Path, kind: s
     with clock.measure() as m:
         if profiler:
             profiler.enable()
-        report = ingest(settings, [folder], embedder=embedder)
+        report = ingest(settings, [folder], embedder=embedder, overlap=kind != "serial")
         if profiler:
             profiler.disable()
     chunks = report.chunks_added + report.chunks_updated + report.chunks_unchanged
@@ -193,6 +205,12 @@ def one_round(
     _say(n, runs["ingest"])
     if report.chunks_added != len(rows) or report.errors:
         raise SystemExit(f"ingest added {report.chunks_added} chunks, expected {len(rows)}: {report.errors}")
+    runs["serial"], report = run_ingest(
+        clock, embedder, settings.model_copy(update={"store_dir": base / f"serial-{n}"}), folder, "serial"
+    )
+    _say(n, runs["serial"])
+    if report.chunks_added != len(rows) or report.errors:
+        raise SystemExit(f"ingest added {report.chunks_added} chunks, expected {len(rows)}: {report.errors}")
     runs["langchain"] = run_langchain(clock, embedder, rows, base / f"langchain-{n}")
     _say(n, runs["langchain"])
     runs["reingest"], again = run_ingest(clock, embedder, settings, folder, "reingest")
@@ -215,10 +233,11 @@ def _say(n: int, run: Run) -> None:
 def render(rounds: list[dict[str, Run]], info: dict[str, Any]) -> str:
     best = {kind: min((r[kind] for r in rounds), key=lambda run: run.wall) for kind in KINDS}
     raw, first, lc, again = best["raw"], best["ingest"], best["langchain"], best["reingest"]
+    serial = best["serial"]
     overhead = (first.wall / raw.wall - 1) * 100
     overhead_cpu = (first.cpu / raw.cpu - 1) * 100
-    outside = first.wall - first.encode
-    rest = outside - first.writes
+    outside = serial.wall - serial.encode
+    rest = outside - serial.writes
     speedup = first.wall / again.wall
     m, v = info["machine"], info["versions"]
     ok = {True: "met", False: "**missed**"}
@@ -243,19 +262,23 @@ def render(rounds: list[dict[str, Run]], info: dict[str, Any]) -> str:
         else:
             rel = f"{(run.wall / raw.wall - 1) * 100:+.1f}% time"
         name = NAMES[kind].format(batch=info["batch"])
+        encode = f"{run.encode:.2f}" if run.encode or kind == "reingest" else "(in the child)"
         lines.append(
-            f"| {name} | {run.chunks:,} | {run.wall:.2f} | {run.cpu:.2f} | {run.encode:.2f} | "
+            f"| {name} | {run.chunks:,} | {run.wall:.2f} | {run.cpu:.2f} | {encode} | "
             f"{run.writes:.2f} | {run.rate:,.1f} | {rel} |"
         )
     lines += [
         "",
-        f"* Ingest overhead over raw encode: **{overhead:+.1f}%** of wall time ({overhead_cpu:+.1f}% of "
-        f"CPU time); target ≤ {OVERHEAD_TARGET:.0f}%: {ok[overhead <= OVERHEAD_TARGET]}.",
-        f"* Where the first ingest's time went: {first.encode:.2f} s in the encoder, {first.writes:.2f} s in "
-        f"Chroma writes ({first.writes / first.chunks * 1000:.2f} ms a chunk), {rest:.2f} s elsewhere "
-        f"(loading, chunking, hashing, diffing, Chroma reads). Outside the encoder it spent "
-        f"{outside / first.encode * 100:.1f}% of its encoder time: measured within one run, this is less "
-        f"exposed to other load on the machine than the comparison of two runs.",
+        f"* Ingest overhead over raw encode, defaults: **{overhead:+.1f}%** of wall time; target ≤ "
+        f"{OVERHEAD_TARGET:.0f}%: {ok[overhead <= OVERHEAD_TARGET]}. CPU time is {overhead_cpu:+.1f}% over "
+        f"raw encode (this process and the encoder child together): the writes are not free, they run on "
+        f"the second core while the child encodes, so only the first window's planning and the last "
+        f"window's writes add to the wall time.",
+        f"* In one process the same ingest is {(serial.wall / raw.wall - 1) * 100:+.1f}% over raw encode: "
+        f"{serial.encode:.2f} s in the encoder, {serial.writes:.2f} s in Chroma writes "
+        f"({serial.writes / serial.chunks * 1000:.2f} ms a chunk), {rest:.2f} s elsewhere (loading, "
+        f"chunking, hashing, diffing, Chroma reads). Chroma's local client holds Python's lock for the "
+        f"whole of a write, so a writer thread cannot overlap the encoder; a forked child can.",
         f"* Re-ingest of the unchanged corpus: **{speedup:,.0f}x** faster than the first ingest "
         f"({again.wall:.2f} s; {again.note}); target ≥ {SPEEDUP_TARGET:.0f}x: "
         f"{ok[speedup >= SPEEDUP_TARGET]}.",

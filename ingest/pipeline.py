@@ -26,9 +26,6 @@ from service.errors import InputFileError, ManifestError, UserError
 from service.settings import Settings
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-# Chunks embedded and written together: large enough to keep the encoder's batches full,
-# small enough that a window's vectors stay a few MB.
-_WINDOW = 1024
 
 
 @dataclass
@@ -314,63 +311,101 @@ def write_documents(
     settings: Settings,
     report: IngestReport,
     on_progress: Callable[[int, int], None] | None = None,
+    *,
+    window: int | None = None,
+    overlap: bool | None = None,
 ) -> None:
-    """Bring the store in line with `specs`, touching only what changed."""
-    from ingest.chunking import chunk_text
+    """Bring the store in line with `specs`, touching only what changed.
 
+    Work goes in windows of about `window` new chunks (default: the `ingest_window` setting). With
+    `overlap` (default: the `ingest_overlap` setting) and more than one window, a forked child encodes
+    window n+1 while this process writes window n and plans the next (ingest/encoding.py)."""
+    from ingest.chunking import chunk_text
+    from ingest.encoding import ForkedEncoder, InlineEncoder, can_fork
+
+    overlap = settings.ingest_overlap if overlap is None else overlap
+    window = window or settings.ingest_window
     known = store.document_metadata()
     pending: list[_Plan] = []
     pending_texts = 0
     done = 0
     total = len(specs)
+    encoder: Any = None
+    # The window whose texts the encoder holds: at most one, so neither side ever blocks sending to
+    # the other while both are busy.
+    in_flight: tuple[list[_Plan], bool] | None = None
 
-    def flush() -> None:
-        nonlocal pending, pending_texts, done
-        _apply(store, embedder, pending, settings, report)
-        done += len(pending)
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
         if on_progress:
             on_progress(done, total)
-        pending, pending_texts = [], 0
 
-    for spec in specs:
-        digest = _content_hash(spec, settings)
-        record = known.get(spec.doc_id)
-        report.documents += 1
-        if record and record.get("content_hash") == digest and record.get("complete") is True:
-            report.chunks_unchanged += int(record.get("chunk_count", 0))
-            done += 1
-            if on_progress:
-                on_progress(done, total)
-            continue
-        chunks = chunk_text(
-            spec.doc_id, spec.text, max_chars=settings.chunk_chars,
-            overlap_sentences=settings.chunk_overlap_sentences,
-        )
-        # An excerpt document's header is our description of the source, not its words: it is
-        # stored for reading but not indexed, so it never crowds out real passages.
-        body_start = int(spec.metadata.get("body_start", 0))
-        chunks = [c for c in chunks if c.end > body_start]
-        plan = _Plan(spec, digest, chunks, had_record=record is not None)
-        stored = store.chunk_metadata_for(spec.doc_id)
-        wanted_ids = set()
-        for chunk in chunks:
-            meta = _chunk_metadata(spec, chunk)
-            wanted_ids.add(chunk.id)
-            if chunk.id not in stored:
-                plan.add.append((chunk, meta))
-            elif not _same(stored[chunk.id], meta):
-                plan.update.append((chunk.id, meta))
-            else:
-                report.chunks_unchanged += 1
-        plan.remove = [cid for cid in stored if cid not in wanted_ids]
-        pending.append(plan)
-        pending_texts += len(plan.add)
-        if pending_texts >= _WINDOW:
-            flush()
-    flush()
+    def flush(final: bool) -> None:
+        nonlocal pending, pending_texts, encoder, in_flight
+        previous = in_flight
+        # Collect the window in flight before handing over the next one (see `in_flight`).
+        previous_vectors = encoder.result() if previous is not None and previous[1] else None
+        in_flight = None
+        if pending:
+            texts = [chunk.text for plan in pending for chunk, _ in plan.add]
+            if texts:
+                if encoder is None:
+                    fork = overlap and not final and can_fork(embedder)
+                    encoder = (ForkedEncoder if fork else InlineEncoder)(embedder, settings.embed_batch_size)
+                encoder.submit(texts)
+            in_flight = (pending, bool(texts))
+            pending, pending_texts = [], 0
+        if previous is not None:
+            _apply(store, previous[0], previous_vectors, report)
+            progress(len(previous[0]))
+        if final and in_flight is not None:
+            plans, submitted = in_flight
+            in_flight = None
+            _apply(store, plans, encoder.result() if submitted else None, report)
+            progress(len(plans))
+
+    try:
+        for spec in specs:
+            digest = _content_hash(spec, settings)
+            record = known.get(spec.doc_id)
+            report.documents += 1
+            if record and record.get("content_hash") == digest and record.get("complete") is True:
+                report.chunks_unchanged += int(record.get("chunk_count", 0))
+                progress(1)
+                continue
+            chunks = chunk_text(
+                spec.doc_id, spec.text, max_chars=settings.chunk_chars,
+                overlap_sentences=settings.chunk_overlap_sentences,
+            )
+            # An excerpt document's header is our description of the source, not its words: it is
+            # stored for reading but not indexed, so it never crowds out real passages.
+            body_start = int(spec.metadata.get("body_start", 0))
+            chunks = [c for c in chunks if c.end > body_start]
+            plan = _Plan(spec, digest, chunks, had_record=record is not None)
+            stored = store.chunk_metadata_for(spec.doc_id)
+            wanted_ids = set()
+            for chunk in chunks:
+                meta = _chunk_metadata(spec, chunk)
+                wanted_ids.add(chunk.id)
+                if chunk.id not in stored:
+                    plan.add.append((chunk, meta))
+                elif not _same(stored[chunk.id], meta):
+                    plan.update.append((chunk.id, meta))
+                else:
+                    report.chunks_unchanged += 1
+            plan.remove = [cid for cid in stored if cid not in wanted_ids]
+            pending.append(plan)
+            pending_texts += len(plan.add)
+            if pending_texts >= window:
+                flush(final=False)
+        flush(final=True)
+    finally:
+        if encoder is not None:
+            encoder.close()
 
 
-def _apply(store: Any, embedder: Any, plans: list[_Plan], settings: Settings, report: IngestReport) -> None:
+def _apply(store: Any, plans: list[_Plan], vectors: Any, report: IngestReport) -> None:
     """Write a window of plans with one store call per kind of change (each Chroma call has a fixed
     cost of several ms; one a document made writes the dominant cost of ingest after encoding).
 
@@ -379,11 +414,7 @@ def _apply(store: Any, embedder: Any, plans: list[_Plan], settings: Settings, re
 
     if not plans:
         return
-    texts = [chunk.text for plan in plans for chunk, _ in plan.add]
-    vectors: list[list[float]] = []
-    for i in range(0, len(texts), settings.embed_batch_size):
-        vectors.extend(embedder.embed_documents(texts[i : i + settings.embed_batch_size]))
-    report.texts_embedded += len(texts)
+    report.texts_embedded += sum(len(plan.add) for plan in plans)
     # Mark the records stale first: if we die below, the next run will not trust them.
     stale = [plan.spec.doc_id for plan in plans if plan.had_record]
     if stale:
@@ -441,10 +472,12 @@ def ingest(
     on_progress: Callable[[int, int], None] | None = None,
     store: Any = None,
     embedder: Any = None,
+    overlap: bool | None = None,
 ) -> IngestReport:
     """Ingest files and/or a manifest (the bundled briefing when neither is given).
 
-    Per-file problems land in `report.errors`; the rest of the batch is still ingested.
+    Per-file problems land in `report.errors`; the rest of the batch is still ingested. `overlap`
+    overrides the `ingest_overlap` setting (a multi-threaded caller such as the server must not fork).
     """
     from service.embeddings import make_embedder
     from service.store import KNOWN_DIMENSIONS, open_store, write_lock
@@ -478,7 +511,7 @@ def ingest(
         files = expand_paths(paths, report.errors)
         specs.extend(file_documents(files, settings, report.errors, link_to=link_to))
         _check_unique(specs)
-        write_documents(store, embedder, specs, settings, report, on_progress)
+        write_documents(store, embedder, specs, settings, report, on_progress, overlap=overlap)
         if prune_missing:
             prune(store, {s.doc_id for s in specs}, report)
         if report.wrote_anything:

@@ -676,6 +676,9 @@ def _ingest_sync(state: ServiceState, qa: Any, uploads: list[tuple[str, Path]], 
             report = ingest(
                 state.settings, [p for _, p in accepted], Path(manifest).expanduser() if manifest else None,
                 source_id=source_id, store=qa.store, embedder=qa.searcher.embedder,
+                # Forking a process with live server threads can leave the child on a lock no
+                # thread will release.
+                overlap=False,
             )
             report.errors[:0] = errors
     qa.searcher.refresh(force=True)

