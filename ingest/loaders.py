@@ -34,6 +34,10 @@ MAX_TITLE_CHARS = 200
 BINARY_SNIFF_BYTES = 8192
 # Guessed decodings are judged on their first characters: enough to tell, fast on big files.
 SAMPLE_CHARS = 200_000
+# Text has next to no control, private-use or unassigned characters; more than this share is not text.
+MAX_UNPRINTABLE = 0.02
+# Below this many non-space bytes, a file that is not UTF-8 is refused rather than guessed at.
+MIN_GUESS_BYTES = 16
 # charset_normalizer's guesses above this mess ratio are too garbled to index.
 MAX_CHAOS = 0.1
 
@@ -152,15 +156,32 @@ def _decode(name: str, data: bytes) -> str:
     for bom, encoding in _UTF16_32_BOMS:  # UTF-32 first: its LE BOM starts with UTF-16's
         if data.startswith(bom):
             try:
-                return data.decode(encoding)
+                text = data.decode(encoding)
             except UnicodeDecodeError:
                 raise InputFileError(name, f"cannot decode text: invalid {encoding}") from None
+            if not _wide_text_plausible(text):
+                raise InputFileError(
+                    name, f"cannot decode text: starts with a {encoding} byte-order mark, but what follows "
+                    f"is not {encoding} text"
+                )
+            return text
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise InputFileError(name, "binary file, not text")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    else:
+        if _unprintable_share(text) > MAX_UNPRINTABLE:
+            raise InputFileError(name, "binary file, not text (control or unassigned characters)")
+        return text
+    visible = sum(1 for b in data if b > 0x20)
+    if visible < MIN_GUESS_BYTES:
+        # A few bytes fit some legacy table whatever they are; there is nothing to tell text from junk.
+        raise InputFileError(
+            name, f"cannot decode text: not UTF-8, and too short ({visible} characters) to tell its "
+            "encoding; save it as UTF-8"
+        )
     guess = _guess_encoding(data)
     if guess is None:
         raise InputFileError(name, "cannot decode text: not UTF-8 and no other encoding fits")
@@ -228,6 +249,44 @@ def _plausible(text: str) -> bool:
         common = sum(1 for ch in text if _is_common_han(ch))
         return common >= 0.8 * counts["han"]
     return letters > 0 and counts["cyrillic"] >= 0.9 * letters
+
+
+def _unprintable_share(text: str) -> float:
+    """Share of the visible characters (of a sample) that are controls, private use, unassigned or
+    surrogates: next to none in text, many in bytes that decoded by accident."""
+    visible = [ch for ch in text[:SAMPLE_CHARS] if not ch.isspace()]
+    if not visible:
+        return 0.0
+    return sum(1 for ch in visible if unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs")) / len(visible)
+
+
+def _wide_text_plausible(text: str) -> bool:
+    """Text decoded under a UTF-16/32 byte-order mark. Random bytes decode too (often, when short),
+    into private-use, unassigned and control characters and letters scattered over many scripts;
+    text in any language has next to none of the first and mostly one script."""
+    visible = [ch for ch in text[:SAMPLE_CHARS] if not ch.isspace()]
+    if not visible:
+        return True
+    if _unprintable_share(text) > MAX_UNPRINTABLE:
+        return False
+    scripts: dict[str, int] = {}
+    for ch in visible:
+        if ch.isalpha():
+            script = unicodedata.name(ch, "?").split(" ")[0]
+            script = "CJK" if script in ("HIRAGANA", "KATAKANA") else script  # Japanese mixes them
+            scripts[script] = scripts.get(script, 0) + 1
+    letters = sum(scripts.values())
+    if not letters:
+        return True
+    # Real text mixes its own script with Latin (names, acronyms), not scripts at random.
+    latin = scripts.pop("LATIN", 0)
+    top = max(scripts, key=scripts.__getitem__) if scripts else "LATIN"
+    if latin + scripts.get(top, 0) < 0.9 * letters:
+        return False
+    if top == "CJK":
+        han = [ch for ch in visible if unicodedata.name(ch, "").startswith("CJK")]
+        return sum(map(_is_common_han, han)) >= 0.5 * len(han)
+    return True
 
 
 def _is_common_han(ch: str) -> bool:

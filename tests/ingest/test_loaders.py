@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
+import random
 import stat
 from pathlib import Path
 
@@ -265,6 +267,51 @@ def test_short_invalid_utf8_is_refused_or_decoded_sanely(tmp_path: Path) -> None
         assert doc.text.startswith("Caf") and doc.text.endswith("sum\u00e9.")
         assert "crème brûlée" in doc.text
         assert doc.language == "en"
+
+
+@pytest.mark.parametrize("size", [24, 60, 400])
+def test_random_bytes_after_a_utf16_bom_are_refused(tmp_path: Path, size: int) -> None:
+    # Random 16-bit units decode as UTF-16 (when no lone surrogate turns up) into private-use,
+    # unassigned and scattered-script characters.
+    rng = random.Random(size)
+    for trial in range(40):
+        data = codecs.BOM_UTF16_LE + bytes(rng.randrange(256) for _ in range(size))
+        try:
+            load_path(write(tmp_path / f"wide-{trial}.txt", data))
+        except InputFileError as exc:
+            assert exc.problem.startswith("cannot decode text"), exc.problem
+        else:
+            pytest.fail(f"accepted junk: {data!r}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "联合国安理会 UN Security Council 通过了决议，要求朝鲜停止核试验。",
+        "日本語のテキストです。東京で会議が開かれた。",
+        "Россия и Северная Корея: переговоры в Москве (Moscow talks).",
+        "مرحبا بالعالم، هذا نص عربي قصير.",
+    ],
+)
+def test_utf16_text_mixing_a_script_with_latin_decodes(tmp_path: Path, text: str) -> None:
+    for encoding in ("utf-16", "utf-32"):
+        assert load_path(write(tmp_path / f"{encoding}.txt", text.encode(encoding))).text == text
+
+
+def test_control_characters_in_utf8_mean_binary(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    data = bytes(rng.choice(range(1, 32)) for _ in range(200)) + b" some words"
+    assert problem(write(tmp_path / "ctl.txt", data)).startswith("binary file, not text")
+    # Tabs, form feeds and line breaks are text.
+    assert load_path(write(tmp_path / "ff.txt", b"Page one\fPage two\tcolumn\r\n")).text == (
+        "Page one\fPage two\tcolumn\n"
+    )
+
+
+def test_too_short_to_guess_an_encoding(tmp_path: Path) -> None:
+    assert problem(write(tmp_path / "short.txt", b"\xcf\xf0\xe8\xe2\xe5\xf2")) == (
+        "cannot decode text: not UTF-8, and too short (6 characters) to tell its encoding; save it as UTF-8"
+    )
 
 
 def test_unknown_extension(tmp_path: Path) -> None:
