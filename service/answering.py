@@ -152,6 +152,36 @@ def has_quantity(text: str) -> bool:
     return False
 
 
+# Questions after a calendar day ("on what exact date", "which day", "какого числа", "哪一天"): an
+# answer that gives only a month or a season does not answer them.
+_EXACT_DATE = re.compile(
+    r"\b(?:exact|precise|specific)\s+(?:date|day)\b(?!-)|\b(?:what|which)\s+(?:date|day)\b(?!-)|"
+    r"какого числа|(?:точн\w*|как\w*) (?:дат\w*|день|число)|哪一天|哪天|几月几[日号]|什么日期|具体日期",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_RU_MONTHS = r"январ|феврал|март|апрел|ма[яй]|июн|июл|август|сентябр|октябр|ноябр|декабр"
+_DAY_DATE = re.compile(
+    rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})\b|"
+    rf"\b\d{{1,2}}\s+(?:{_RU_MONTHS})\w*|\b\d{{4}}-\d{{2}}-\d{{2}}\b|\b\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}\b|"
+    r"[\d一二三四五六七八九十]+月[\d一二三四五六七八九十]+[日号]|"
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_exact_date(question: str) -> bool:
+    return bool(_EXACT_DATE.search(question))
+
+
+def has_day_date(text: str) -> bool:
+    """A calendar day: "April 14", "14 April", "14 апреля", "2017-04-14", "4月14日", a weekday."""
+    return bool(_DAY_DATE.search(text))
+
+
 _ATTRIBUTION = re.compile(
     r"according to ([^,?.;]+)|по (?:мнению|данным|словам|версии) ([^,?.;]+)|(?:根据|据)([^，,？?。]+)",
     re.IGNORECASE,

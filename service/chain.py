@@ -24,9 +24,11 @@ from service.answering import (
     Citation,
     Result,
     Scorer,
+    asks_exact_date,
     candidates,
     choose,
     compose,
+    has_day_date,
     has_quantity,
     make_citation,
     missing_salient,
@@ -257,6 +259,8 @@ class BriefingQA:
                 return True, f"the best passage does not mention {', '.join(absent)}"
         if _HOW_MANY.search(question) and not any(has_quantity(c.text) for c in ranked[:10]):
             return True, "the question asks for a number and no retrieved passage gives one"
+        if asks_exact_date(question) and not any(has_day_date(c.text) for c in ranked[:10]):
+            return True, "the question asks for a calendar date and no retrieved passage gives one"
         best = ranked[0].score
         if best < self.settings.refusal_threshold:
             return True, f"best supporting passage scores {best:.2f}, under the threshold {self.settings.refusal_threshold:.2f}"

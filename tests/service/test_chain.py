@@ -14,6 +14,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from service.answering import asks_exact_date, has_day_date
 from ingest.pipeline import ingest
 from service.chain import BriefingQA, condense
 from service.errors import UserError
@@ -67,6 +68,19 @@ def test_out_of_corpus_question_is_refused_not_guessed(qa: BriefingQA) -> None:
 def test_count_question_without_a_count_in_the_sources_is_refused(qa: BriefingQA) -> None:
     result = qa.ask("How many submarines did the Pacific Fleet send into the Sea of Japan?")
     assert result.refused
+
+
+def test_calendar_date_question_without_a_day_in_the_sources_is_refused(qa: BriefingQA) -> None:
+    # The briefing dates its sources by month at best ("mid-March"): no passage names a day.
+    for question in (
+        "On what exact date did Chinese TV news praise the Pacific Fleet's sortie?",
+        "Какого числа «Известия» опубликовали заголовок о ПРО США?",
+    ):
+        result = qa.ask(question)
+        assert result.refused, (question, result.answer)
+        assert any("calendar date" in note for note in result.notes)
+    # Asked "when", a month is an answer.
+    assert not qa.ask("When did Chinese TV news praise the sortie of Russia's Pacific Fleet?").refused
 
 
 def test_quoted_source_is_attributed_not_presented_as_the_authors_view(qa: BriefingQA) -> None:
@@ -242,3 +256,34 @@ def test_cli_ask_json(settings: Settings, tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert {"answer", "citations", "retrieved", "refused", "answerer", "latency_ms"} <= set(result)
     assert result["citations"][0]["quote"] in result["answer"]
+
+
+@pytest.mark.parametrize(
+    ("question", "exact"),
+    [
+        ("On what exact date was the editorial published?", True),
+        ("Which day did the fleet sail?", True),
+        ("Какого числа вышла статья?", True),
+        ("社论是哪一天发表的？", True),
+        ("When was it published?", False),
+        ("What day-to-day contacts does Moscow keep?", False),
+    ],
+)
+def test_asks_exact_date(question: str, exact: bool) -> None:
+    assert asks_exact_date(question) is exact
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("on April 14, 2017", True),
+        ("14 апреля 2017 года", True),
+        ("2017-04-14", True),
+        ("4月14日", True),
+        ("mid-March 2017", False),
+        ("at the end of March", False),
+        ("3.5 billion", False),
+    ],
+)
+def test_has_day_date(text: str, day: bool) -> None:
+    assert has_day_date(text) is day
