@@ -251,13 +251,16 @@ def _plausible(text: str) -> bool:
     return letters > 0 and counts["cyrillic"] >= 0.9 * letters
 
 
+_UNPRINTABLE = regex.compile(r"[^\s\P{Cc}]|[\p{Co}\p{Cn}\p{Cs}]")
+_SPACE = regex.compile(r"\s")
+
+
 def _unprintable_share(text: str) -> float:
     """Share of the visible characters (of a sample) that are controls, private use, unassigned or
     surrogates: next to none in text, many in bytes that decoded by accident."""
-    visible = [ch for ch in text[:SAMPLE_CHARS] if not ch.isspace()]
-    if not visible:
-        return 0.0
-    return sum(1 for ch in visible if unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs")) / len(visible)
+    sample = text[:SAMPLE_CHARS]
+    visible = len(sample) - len(_SPACE.findall(sample))
+    return len(_UNPRINTABLE.findall(sample)) / visible if visible else 0.0
 
 
 def _wide_text_plausible(text: str) -> bool:
