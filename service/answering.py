@@ -62,6 +62,8 @@ class Candidate:
     source_id: str = ""
     role: str = ""
     """What the span is in its document when the manifest says (title, subtitle, photo caption)."""
+    named: bool = False
+    """The question names this span's source ("according to X")."""
 
 
 @dataclass
@@ -295,6 +297,26 @@ def candidates(
     return out
 
 
+_CYRILLIC_TO_LATIN = str.maketrans({
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z", "и": "i",
+    "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t",
+    "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y",
+    "ь": "", "э": "e", "ю": "yu", "я": "ya",
+})
+_NAME_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def spelled_alike(name: str, label: str) -> float:
+    """Share of the long words of `name` (Russian ones romanised) that begin like a word of `label`:
+    "«Известий»" -> "izvestiy", which begins like "Izvestiya". Five letters must agree, so a case
+    ending does not matter and a common word rarely matches by chance."""
+    words = _NAME_WORD.findall(name.lower().translate(_CYRILLIC_TO_LATIN))
+    targets = {w[:5] for w in _NAME_WORD.findall(label.lower())}
+    if not words:
+        return 0.0
+    return sum(1 for w in words if w[:5] in targets) / len(words)
+
+
 @dataclass
 class Scorer:
     """Scores candidate spans against a question; weights are settings, calibrated on the gold set."""
@@ -304,6 +326,11 @@ class Scorer:
     lexical_weight: float = 0.6
     dense_weight: float = 0.4
     rank_weight: float = 0.05
+    # A span of the source the question names ("according to X", "по мнению X", "据X"): how much it
+    # gains, and how close (cosine) and how clearly ahead of the next source X must be to name it.
+    source_bonus: float = 0.1
+    source_match: float = 0.45
+    source_margin: float = 0.15
     _cache: dict[str, np.ndarray] = field(default_factory=dict)
 
     def weights(self, tokens: list[str]) -> dict[str, float]:
@@ -354,7 +381,40 @@ class Scorer:
             )
             if wants_quantity and not has_quantity(cand.text):
                 cand.score *= 0.5
+        named = self.named_source(focus or question, cands)
+        if named:
+            for cand in cands:
+                if cand.attributed_to == named:
+                    cand.named = True
+                    cand.score += self.source_bonus
         return sorted(cands, key=lambda c: -c.score)
+
+    def named_source(self, question: str, cands: list[Candidate]) -> str | None:
+        """The label of the source an "according to X" question names, matched by meaning and by
+        spelling, so that a Russian or Chinese name finds the English label ("журнал «Северо-восточный
+        азиатский форум»" -> "the Northeast Asia Forum analysis", "«Известий»" -> "the Izvestiya
+        headline"); None when no label is clearly the one."""
+        phrases = [" ".join(g for g in groups if g).strip() for groups in _ATTRIBUTION.findall(question)]
+        labels = sorted({c.attributed_to for c in cands if c.attributed_to})
+        if not phrases or not labels:
+            return None
+        named = np.asarray(self.embedder.embed_query(phrases[0]), dtype=np.float32)
+        sims = self.vectors(labels) @ named
+        sims = sims + 0.5 * np.asarray([spelled_alike(phrases[0], label) for label in labels])
+        order = np.argsort(-sims)
+        best = float(sims[order[0]])
+        runner_up = float(sims[order[1]]) if len(labels) > 1 else -1.0
+        if best >= self.source_match and best - runner_up >= self.source_margin:
+            return labels[int(order[0])]
+        return None
+        named = np.asarray(self.embedder.embed_query(phrases[0]), dtype=np.float32)
+        sims = self.vectors(labels) @ named
+        order = np.argsort(-sims)
+        best = float(sims[order[0]])
+        runner_up = float(sims[order[1]]) if len(labels) > 1 else -1.0
+        if best >= self.source_match and best - runner_up >= self.source_margin:
+            return labels[int(order[0])]
+        return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -363,6 +423,16 @@ class Scorer:
 
 
 _WHY = re.compile(r"\bwhy\b|\bfor what reasons?\b|почему|зачем|为什么|为何", re.IGNORECASE)
+
+
+def _restates(cand: Candidate, question: str) -> bool:
+    """Whether a span says again what the question asks. Across languages the words cannot tell (the
+    question's words are not the span's), so the meaning has to."""
+    from ingest.text import detect_language
+
+    if cand.lexical >= 0.6:
+        return True
+    return reply_language(question) != detect_language(cand.text) and cand.dense >= 0.55
 
 
 def choose(ranked: list[Candidate], max_citations: int, ratio: float = 0.85, question: str = "") -> list[Candidate]:
@@ -375,16 +445,19 @@ def choose(ranked: list[Candidate], max_citations: int, ratio: float = 0.85, que
         return []
     best = ranked[0]
     chosen = [best]
-    if _WHY.search(question) and best.lexical >= 0.6:
+    if _WHY.search(question) and _restates(best, question):
         following = [
             c for c in ranked
             if c.doc_id == best.doc_id and 0 <= c.start - best.end <= 2
         ]
         if following:
             chosen.append(following[0])
+    named_source = any(c.named for c in ranked)
     for cand in ranked[1:]:
         if len(chosen) >= max_citations or cand.score < ratio * best.score:
             break
+        if named_source and cand.attributed_to and not cand.named:
+            continue  # asked what X says, another source's words are not the answer
         if any(c.doc_id == cand.doc_id and overlaps((c.start, c.end), (cand.start, cand.end)) for c in chosen):
             continue
         if any(cand.text.strip() in c.text or c.text.strip() in cand.text for c in chosen):

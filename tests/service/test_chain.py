@@ -83,6 +83,39 @@ def test_calendar_date_question_without_a_day_in_the_sources_is_refused(qa: Brie
     assert not qa.ask("When did Chinese TV news praise the sortie of Russia's Pacific Fleet?").refused
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "据《东北亚论坛》的分析，朝鲜核武器为什么损害俄罗斯的利益？",
+        "Почему, по мнению авторов «Северо-восточного азиатского форума», ядерное оружие Северной Кореи "
+        "вредит России?",
+    ],
+)
+def test_a_source_named_in_another_language_is_the_one_cited(qa: BriefingQA, question: str) -> None:
+    # The question names the journal in Chinese or Russian; its label is English. The answer must come
+    # from that source's quoted passages, with the reasons (the sentence after "explain several
+    # reasons why"), and no other source's words.
+    result = qa.ask(question)
+    assert not result.refused
+    assert {c.attributed_to for c in result.citations} == {"the Northeast Asia Forum analysis"}
+    assert any("nuclear superpower" in c.quote for c in result.citations), result.answer
+
+
+def test_named_source_needs_a_clear_match(qa: BriefingQA) -> None:
+    from service.answering import Candidate
+
+    labels = ["the Global Times editorial", "the Izvestiya headline", "the Northeast Asia Forum analysis"]
+    cands = [Candidate(0, "d", i, i + 1, "x", attributed_to=label) for i, label in enumerate(labels)]
+    scorer = qa.scorer
+    assert scorer.named_source("Что, по мнению газеты «Известия», угрожает России?", cands) == (
+        "the Izvestiya headline"
+    )
+    assert scorer.named_source("根据《环球时报》社论，北京能控制平壤吗？", cands) == "the Global Times editorial"
+    # "According to the article" names no quoted source; no "according to" names nothing.
+    assert scorer.named_source("According to the article, what does Russia lack?", cands) is None
+    assert scorer.named_source("What does Russia lack?", cands) is None
+
+
 def test_quoted_source_is_attributed_not_presented_as_the_authors_view(qa: BriefingQA) -> None:
     result = qa.ask("According to the Global Times editorial, can Beijing control Pyongyang?")
     assert not result.refused
