@@ -41,6 +41,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.datastructures import UploadFile
@@ -730,13 +731,16 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
         finally:
             state.stop()
 
-    app = FastAPI(
+    # FastAPI's own /docs page loads Swagger UI from a CDN and is blank without the internet; this
+    # one serves the same page from files inside the fastapi-offline package.
+    app = FastAPIOffline(
         title="Briefing QA",
         version="0.1.0",
         summary="Questions about a briefing article and its cited sources, with span-level citations.",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs-assets",
     )
     app.state.briefing = state
 

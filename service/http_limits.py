@@ -38,7 +38,7 @@ PAGE_CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
-# FastAPI's /docs and /redoc pages use inline script and a CDN; they get no CSP.
+# The /docs page (Swagger UI) starts itself with an inline script; it and its assets get no CSP.
 _NO_CSP_PATHS = ("/docs", "/redoc")
 
 

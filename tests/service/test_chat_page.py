@@ -230,3 +230,15 @@ def test_hostile_document_text_stays_text(page: Any, live_server: Any) -> None:
         assert page.locator('a[href^="javascript:"]').count() == 0
     finally:
         httpx.delete(f"{live_server.url}/v1/documents/harbour-memo", headers=admin, timeout=30)
+
+
+@pytest.mark.browser
+def test_api_docs_page_renders_offline(page: Any) -> None:
+    """/docs draws every route from the service's own files: the fixture aborts (and fails on) any
+    request that leaves the service, which FastAPI's default page makes to a CDN."""
+    page.goto("/docs")
+    page.wait_for_selector(".opblock")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/v1/ask" in [p.strip().replace("\u200b", "") for p in paths]
+    assert "Briefing QA" in page.locator(".info .title").inner_text()
+    page.screenshot(path=str(SHOTS / "api-docs.png"))
