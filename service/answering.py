@@ -407,14 +407,6 @@ class Scorer:
         if best >= self.source_match and best - runner_up >= self.source_margin:
             return labels[int(order[0])]
         return None
-        named = np.asarray(self.embedder.embed_query(phrases[0]), dtype=np.float32)
-        sims = self.vectors(labels) @ named
-        order = np.argsort(-sims)
-        best = float(sims[order[0]])
-        runner_up = float(sims[order[1]]) if len(labels) > 1 else -1.0
-        if best >= self.source_match and best - runner_up >= self.source_margin:
-            return labels[int(order[0])]
-        return None
 
 
 # ---------------------------------------------------------------------------------------
