@@ -215,16 +215,29 @@ def missing_salient(question: str, vocabulary: Any) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
-def quote_spans(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str, str]]]:
+QuoteSpans = dict[str, list[tuple[int, int, str, str]]]
+# The last documents mapping seen and its spans: the searcher hands out one mapping per store
+# generation, so every question until the next ingest reuses the work (read-only on both sides).
+_last_spans: tuple[Any, QuoteSpans] | None = None
+
+
+def quote_spans(documents: dict[str, dict[str, Any]]) -> QuoteSpans:
     """For each article, the spans that quote or report a cited source: (start, end, label, source_id)."""
-    out: dict[str, list[tuple[int, int, str, str]]] = {}
+    global _last_spans
+    last = _last_spans
+    if last is not None and last[0] is documents:
+        return last[1]
+    out: QuoteSpans = {}
     for meta in documents.values():
         if meta.get("kind") != "quoted excerpt" or not meta.get("cited_in"):
             continue
         spans = _json_spans(meta.get("quote_spans"))
         label = str(meta.get("label") or meta.get("title") or meta.get("source_id"))
         for start, end in spans:
-            out.setdefault(str(meta["cited_in"]), []).append((int(start), int(end), label, str(meta.get("source_id"))))
+            out.setdefault(str(meta["cited_in"]), []).append(
+                (int(start), int(end), label, str(meta.get("source_id")))
+            )
+    _last_spans = (documents, out)
     return out
 
 

@@ -320,3 +320,23 @@ def test_asks_exact_date(question: str, exact: bool) -> None:
 )
 def test_has_day_date(text: str, day: bool) -> None:
     assert has_day_date(text) is day
+
+
+def test_quote_spans_are_worked_out_once_per_documents_mapping(qa: BriefingQA) -> None:
+    from service.answering import quote_spans
+
+    docs = qa.searcher.documents
+    first = quote_spans(docs)
+    assert quote_spans(docs) is first
+    labels = {label for spans in first.values() for _, _, label, _ in spans}
+    assert "the Global Times editorial" in labels
+    # A new mapping (what the searcher builds after an ingest) is read afresh.
+    renamed = {
+        doc_id: {**meta, "label": "the renamed editorial"} if meta.get("source_id") == "global-times-editorial"
+        else meta
+        for doc_id, meta in docs.items()
+    }
+    again = quote_spans(renamed)
+    assert again is not first
+    labels = {label for spans in again.values() for _, _, label, _ in spans}
+    assert "the renamed editorial" in labels and "the Global Times editorial" not in labels
