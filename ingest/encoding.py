@@ -112,6 +112,7 @@ class ForkedEncoder:
 
     def _give_up(self, why: str) -> None:
         # The windows already sent are still in the queue, so each is encoded here instead.
+        self._process.join(timeout=2)  # a closed pipe comes a moment before the exit code
         code = self._process.exitcode
         log.warning("ingest encoder process stopped (%s, exit code %s); encoding in this process", why, code)
         self._broken = True
