@@ -461,10 +461,10 @@ class IndexClock:
         inner = retrieval.KeywordIndex.build.__func__  # type: ignore[attr-defined]
         clock = self
 
-        def build(cls: Any, store: Any) -> Any:
+        def build(cls: Any, store: Any, documents: Any = None) -> Any:
             started = time.perf_counter()
             try:
-                return inner(cls, store)
+                return inner(cls, store, documents)
             finally:
                 clock.builds.append(time.perf_counter() - started)
 

@@ -476,6 +476,13 @@ def _word_tokens(raw: str) -> tuple[str, ...]:
     return (word,)
 
 
+# Chinese function characters (particles, question words, demonstratives) that carry no topic, as
+# the English and Russian stop words do not: in a Chinese question over English text they would
+# otherwise be its rarest, heaviest terms. Characters that also begin content words (和平, 地区, 个人)
+# are not here.
+_ZH_STOP = re.compile("[的了吗呢吧啊呀这那哪么什谁是也篇些怎]+")
+
+
 def tokenize(text: str) -> list[str]:
     """Keyword tokens for BM25, the same rules for documents and queries.
 
@@ -487,7 +494,8 @@ def tokenize(text: str) -> list[str]:
     * English and Russian stop words (question words included) are dropped, except an
       all-capitals acronym (US, WHO); remaining Latin words get the English Snowball stemmer,
       Cyrillic words the Russian one.
-    * Han, Hiragana and Katakana runs give character unigrams and bigrams.
+    * Han, Hiragana and Katakana runs give character unigrams and bigrams, after Chinese function
+      characters (的, 是, 什么, 哪, 谁 ...) are dropped and split the run.
     * Words are runs of letters and digits (`str.isalnum`); combining diacritics are dropped
       after NFKC, so scripts whose vowel signs are combining marks split oddly (not our three).
     """
@@ -498,8 +506,9 @@ def tokenize(text: str) -> list[str]:
     is_cjk = _CJK_CHAR.match
     for raw in _TOKEN.findall(text):
         if raw[0] >= "\u3005" and is_cjk(raw):
-            extend(raw)  # unigrams
-            extend([raw[i : i + 2] for i in range(len(raw) - 1)])  # bigrams
+            for run in _ZH_STOP.split(raw):
+                extend(run)  # unigrams
+                extend([run[i : i + 2] for i in range(len(run) - 1)])  # bigrams
         else:
             extend(_word_tokens(raw))
     return tokens

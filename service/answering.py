@@ -184,6 +184,33 @@ def has_day_date(text: str) -> bool:
     return bool(_DAY_DATE.search(text))
 
 
+# Questions after a year ("in which year", "в каком году", "哪一年"): a span without one does not answer.
+_WHICH_YEAR = re.compile(
+    r"\b(?:what|which)\s+year\b|в как\w* году|какого года|哪一?年|什么年份|何年", re.IGNORECASE
+)
+_A_YEAR = re.compile(
+    r"(?<!\d)(?:1[89]|20)\d\d(?!\d)|\b(?:last|next|this|that) year\b|(?:去|今|明|前)年|прошл\w* год",
+    re.IGNORECASE,
+)
+
+
+def asks_year(question: str) -> bool:
+    return bool(_WHICH_YEAR.search(question))
+
+
+def has_year(text: str) -> bool:
+    return bool(_A_YEAR.search(text))
+
+
+# What a span is in its document, in words a question in any of the three languages may use for it
+# ("the photo" finds the caption, "副标题" the subtitle).
+_ROLE_WORDS = {
+    "title": "title headline 标题 题目 заголовок заголовке название называется",
+    "subtitle": "subtitle 副标题 подзаголовок подзаголовке",
+    "photo caption": "photo picture image caption 照片 图片 配图 说明 фото фотография снимок подпись",
+}
+
+
 _ATTRIBUTION = re.compile(
     r"according to ([^,?.;]+)|по (?:мнению|данным|словам|версии) ([^,?.;]+)|(?:根据|据)([^，,？?。]+)",
     re.IGNORECASE,
@@ -219,6 +246,16 @@ QuoteSpans = dict[str, list[tuple[int, int, str, str]]]
 # The last documents mapping seen and its spans: the searcher hands out one mapping per store
 # generation, so every question until the next ingest reuses the work (read-only on both sides).
 _last_spans: tuple[Any, QuoteSpans] | None = None
+
+
+def role_words(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str]]]:
+    """For each document with roles (title, subtitle, photo caption): (start, end, words naming the
+    role in English, Chinese and Russian)."""
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    for doc_id, meta in documents.items():
+        for start, end, role in _json_spans(meta.get("role_spans")):
+            out.setdefault(doc_id, []).append((int(start), int(end), _ROLE_WORDS.get(str(role), str(role))))
+    return out
 
 
 def quote_spans(documents: dict[str, dict[str, Any]]) -> QuoteSpans:
@@ -296,7 +333,8 @@ def candidates(
             seen.add(key)
             cand = Candidate(i, passage.doc_id, start, end, passage.text[s:e], source_id=str(meta.get("source_id", "")))
             cand.role = " ".join(
-                str(role) for rs, re_, role in roles if overlaps((start, end), (rs, re_))
+                _ROLE_WORDS.get(str(role), str(role))
+                for rs, re_, role in roles if overlaps((start, end), (rs, re_))
             )
             kind = meta.get("kind")
             if kind in {"quoted excerpt", "cited source"}:
@@ -384,6 +422,7 @@ class Scorer:
                 q_weights[t] = w * 1.5
         sims = self.vectors([c.text for c in cands]) @ np.asarray(query_vector, dtype=np.float32)
         wants_quantity = bool(_HOW_MANY.search(focus or question))
+        wants_year = asks_year(focus or question)
         for cand, sim in zip(cands, sims, strict=True):
             cand.lexical = self.coverage(q_weights, set(tokenize(f"{cand.role} {cand.text}")))
             cand.dense = float(sim)
@@ -393,6 +432,8 @@ class Scorer:
                 + self.rank_weight / (1 + cand.passage)
             )
             if wants_quantity and not has_quantity(cand.text):
+                cand.score *= 0.5
+            if wants_year and not has_year(cand.text):
                 cand.score *= 0.5
         named = self.named_source(focus or question, cands)
         if named:

@@ -25,11 +25,13 @@ from service.answering import (
     Result,
     Scorer,
     asks_exact_date,
+    asks_year,
     candidates,
     choose,
     compose,
     has_day_date,
     has_quantity,
+    has_year,
     make_citation,
     missing_salient,
     reply_language,
@@ -261,6 +263,8 @@ class BriefingQA:
             return True, "the question asks for a number and no retrieved passage gives one"
         if asks_exact_date(question) and not any(has_day_date(c.text) for c in ranked[:10]):
             return True, "the question asks for a calendar date and no retrieved passage gives one"
+        if asks_year(question) and not has_year(ranked[0].text):
+            return True, "the question asks for a year and the best passage gives none"
         best = ranked[0].score
         if best < self.settings.refusal_threshold:
             return True, f"best supporting passage scores {best:.2f}, under the threshold {self.settings.refusal_threshold:.2f}"

@@ -62,16 +62,24 @@ class KeywordIndex:
     position: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, store: Any) -> KeywordIndex:
+    def build(cls, store: Any, documents: dict[str, dict[str, Any]] | None = None) -> KeywordIndex:
+        """`documents` (metadata by id) adds a chunk's roles to its words: a chunk holding the
+        article's subtitle is found by "subtitle", "副标题" or "подзаголовок", which it never says."""
         import bm25s
 
         from ingest.text import tokenize
+        from service.answering import role_words
 
+        roles = role_words(documents or {})
         index = cls()
         token_lists: list[list[str]] = []
         for ids, metas, texts in store.all_chunks():
             for cid, meta, text in zip(ids, metas, texts, strict=True):
                 tokens = tokenize(text or "")
+                extra = roles.get(str((meta or {}).get("doc_id")))
+                if extra:
+                    start, end = int(meta.get("start", 0)), int(meta.get("end", 0))
+                    tokens += [t for s, e, words in extra if s < end and start < e for t in tokenize(words)]
                 index.ids.append(cid)
                 index.texts.append(text or "")
                 index.metas.append(dict(meta or {}))
@@ -168,7 +176,7 @@ class HybridSearcher:
             self._checked_at = now
             if force or self._index is None or generation != self._generation:
                 self._docs = self.store.document_metadata()
-                self._index = KeywordIndex.build(self.store)
+                self._index = KeywordIndex.build(self.store, self._docs)
                 self._generation = generation
             return self._index
 

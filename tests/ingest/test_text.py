@@ -285,8 +285,12 @@ def test_russian_tokens_are_stemmed_without_stop_words() -> None:
 
 
 def test_chinese_runs_give_unigrams_and_bigrams() -> None:
+    # The particle 是 is dropped and splits the run: no "鲜是" or "是国".
     tokens = tokenize("朝鲜是国家。Beijing")
-    assert tokens == ["朝", "鲜", "是", "国", "家", "朝鲜", "鲜是", "是国", "国家", "beij"]
+    assert tokens == ["朝", "鲜", "朝鲜", "国", "家", "国家", "beij"]
+    # Question words go, as English and Russian ones do; 和平 (peace) keeps its 和.
+    assert tokenize("这篇文章的副标题是什么？") == ["文", "章", "文章", "副", "标", "题", "副标", "标题"]
+    assert "和平" in tokenize("和平进程")
 
 
 def test_tokens_are_case_and_width_folded() -> None:

@@ -14,7 +14,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from service.answering import asks_exact_date, has_day_date
+from service.answering import asks_exact_date, asks_year, has_day_date, has_year
 from ingest.pipeline import ingest
 from service.chain import BriefingQA, condense
 from service.errors import UserError
@@ -114,6 +114,31 @@ def test_named_source_needs_a_clear_match(qa: BriefingQA) -> None:
     # "According to the article" names no quoted source; no "according to" names nothing.
     assert scorer.named_source("According to the article, what does Russia lack?", cands) is None
     assert scorer.named_source("What does Russia lack?", cands) is None
+
+
+def test_year_questions_need_a_year(qa: BriefingQA) -> None:
+    answered = qa.ask("What year did Chinese TV news praise the Pacific Fleet's sortie?")
+    assert not answered.refused and "2017" in answered.answer
+    # The editorial is dated "mid-March" only: a span without a year does not answer "what year".
+    refused = qa.ask("In what year did the Global Times run its unsigned editorial?")
+    assert refused.refused
+    assert any("year" in note for note in refused.notes)
+
+
+@pytest.mark.parametrize(
+    ("question", "role_text"),
+    [
+        ("这篇文章的副标题是什么？", "Pyongyang might trust Moscow more than it trusts Beijing"),
+        ("Что сказано в подзаголовке статьи?", "Pyongyang might trust Moscow more than it trusts Beijing"),
+        ("What does the photo caption say?", "Evening in Wonsan"),
+    ],
+)
+def test_questions_about_a_role_find_its_span(qa: BriefingQA, question: str, role_text: str) -> None:
+    # The subtitle never says "subtitle" (nor "副标题"): the span's role, in all three languages, is
+    # indexed with it.
+    result = qa.ask(question)
+    assert not result.refused
+    assert role_text in result.citations[0].quote
 
 
 def test_quoted_source_is_attributed_not_presented_as_the_authors_view(qa: BriefingQA) -> None:
@@ -340,3 +365,23 @@ def test_quote_spans_are_worked_out_once_per_documents_mapping(qa: BriefingQA) -
     assert again is not first
     labels = {label for spans in again.values() for _, _, label, _ in spans}
     assert "the renamed editorial" in labels and "the Global Times editorial" not in labels
+
+
+@pytest.mark.parametrize(
+    ("question", "year"),
+    [
+        ("In which year was it published?", True),
+        ("What year did the strike happen?", True),
+        ("В каком году вышла статья?", True),
+        ("这篇评论是哪一年发表的？", True),
+        ("How many years has Russia sought leverage?", False),
+        ("When did it happen?", False),
+    ],
+)
+def test_asks_year(question: str, year: bool) -> None:
+    assert asks_year(question) is year
+
+
+def test_has_year() -> None:
+    assert has_year("since the 2014 Ukraine crisis") and has_year("last year's talks")
+    assert not has_year("back in mid-March") and not has_year("12,000 troops")
