@@ -253,12 +253,17 @@ def _plausible(text: str) -> bool:
 
 _UNPRINTABLE = regex.compile(r"[^\s\P{Cc}]|[\p{Co}\p{Cn}\p{Cs}]")
 _SPACE = regex.compile(r"\s")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def _unprintable_share(text: str) -> float:
     """Share of the visible characters (of a sample) that are controls, private use, unassigned or
     surrogates: next to none in text, many in bytes that decoded by accident."""
     sample = text[:SAMPLE_CHARS]
+    if sample.isascii() and not _ASCII_CONTROL.search(sample):  # the usual case, cheaply
+        return 0.0
+    if not _UNPRINTABLE.search(sample):
+        return 0.0
     visible = len(sample) - len(_SPACE.findall(sample))
     return len(_UNPRINTABLE.findall(sample)) / visible if visible else 0.0
 
