@@ -286,6 +286,12 @@ def render(rounds: list[dict[str, Run]], info: dict[str, Any]) -> str:
         f"{(lc.wall / raw.wall - 1) * 100:+.1f}% over raw encode; {lc.writes:.2f} s in Chroma writes.",
     ]
     if len(rounds) > 1:
+        per_round = ", ".join(f"{(r['ingest'].wall / r['raw'].wall - 1) * 100:+.1f}%" for r in rounds)
+        lines.append(
+            f"* Overhead over raw encode within each round (the two runs side by side, so the fairest "
+            f"pairing on a shared machine): {per_round}; the best-of figures above pair the fastest of "
+            f"each kind, which can come from different rounds."
+        )
         spread = "; ".join(
             f"{kind} " + ", ".join(f"{r[kind].wall:.2f}" for r in rounds) for kind in KINDS
         )
