@@ -123,6 +123,30 @@ def reply_language(question: str) -> str:
     return lang if lang in REFUSALS else "en"
 
 
+_last_outlets: tuple[Any, dict[str, str]] | None = None
+
+
+def local_label(cand: Candidate, documents: dict[str, dict[str, Any]], lang: str) -> str | None:
+    """How a Chinese or Russian answer names a span's source: by the outlet's own name when it is in
+    the answer's language (《环球时报》, «Известия»), else by the English label."""
+    global _last_outlets
+    if not cand.attributed_to or lang not in ("zh", "ru"):
+        return cand.attributed_to
+    from ingest.text import detect_language
+
+    last = _last_outlets
+    if last is None or last[0] is not documents:
+        outlets = {
+            str(meta["source_id"]): str(meta["outlet_original"])
+            for meta in documents.values() if meta.get("source_id") and meta.get("outlet_original")
+        }
+        last = _last_outlets = (documents, outlets)
+    original = last[1].get(cand.source_id)
+    if not original or detect_language(original) != lang:
+        return cand.attributed_to
+    return f"《{original}》" if lang == "zh" else original
+
+
 def lead_for(lang: str, attributed_to: str | None, quoted: bool) -> str:
     plain, via_article, direct = _LEADS.get(lang, _LEADS["en"])
     if not attributed_to:
@@ -519,7 +543,7 @@ def compose(chosen: list[Candidate], documents: dict[str, dict[str, Any]], lang:
     for n, cand in enumerate(chosen, start=1):
         meta = documents.get(cand.doc_id, {})
         quoted = meta.get("kind") in {"article", "quoted excerpt"}
-        lead = lead_for(lang, cand.attributed_to, quoted)
+        lead = lead_for(lang, local_label(cand, documents, lang), quoted)
         parts.append(f"{lead}{cand.text.strip()} [{n}]")
         citations.append(make_citation(n, cand, meta))
     return "\n\n".join(parts), citations
