@@ -87,3 +87,37 @@ def test_langchain_retriever_face_returns_documents_with_offsets(searcher: Hybri
     assert docs[0].metadata["doc_id"] == "harvest-zh"
     text = searcher.store.get_document("harvest-zh").text
     assert text[docs[0].metadata["start"]:docs[0].metadata["end"]] == docs[0].page_content
+
+
+def test_the_article_means_the_briefing_among_other_documents(tmp_path: Path) -> None:
+    """A question about "the article" gives the briefing article's passages the article bonus, and
+    nothing else changes; other questions are scored as before. (What it does among 10,000 and 100,000
+    distractor chunks, where the article's own pass brings back chunks a plain search misses, is in
+    docs/benchmarks.md, "Query".)"""
+    folder = tmp_path / "others"
+    folder.mkdir()
+    for j in range(60):
+        (folder / f"pharmacy-notice-{j:02d}.txt").write_text(
+            f"Counter {j}. Bring a photo ID; the dose is taken with water where the pharmacist says. "
+            f"Each article of clothing is taken at the door.\n",
+            encoding="utf-8",
+        )
+    settings = Settings(store_dir=tmp_path / "store")
+    assert ingest(settings).errors == []
+    assert ingest(settings, [folder]).errors == []
+    embedder = make_embedder(settings.embedder)
+
+    def search(question: str, bonus: float) -> dict[str, tuple[str, float]]:
+        s = settings.model_copy(update={"article_bonus": bonus})
+        searcher = HybridSearcher(open_store(s, embedder), embedder, s)
+        return {p.chunk_id: (p.metadata["kind"], p.score) for p in searcher.search(question, 200)}
+
+    question = "Where was the photo that accompanies the article taken?"
+    plain, boosted = search(question, 0.0), search(question, 0.1)
+    assert any(kind == "article" for kind, _ in boosted.values())
+    for cid in plain.keys() & boosted.keys():
+        kind = plain[cid][0]
+        assert boosted[cid][1] - plain[cid][1] == pytest.approx(0.1 if kind == "article" else 0.0, abs=1e-6)
+    # Without "the article" or "the author", nothing changes.
+    other = "Where should a photo ID be shown?"
+    assert search(other, 0.0) == search(other, 0.1)
