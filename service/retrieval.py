@@ -218,7 +218,9 @@ class HybridSearcher:
         # "The article" / "the author" means the briefing article: among many other documents its
         # passages are also searched on their own, and gain in the fusion.
         boost = self.settings.article_bonus if _ARTICLE_REFERENCE.search(query) else 0.0
-        if boost and filters and "kind" in filters:
+        # The bonus is on the scale of weighted fusion (similarity and coverage, 0 to 1); rank fusion
+        # and single-sided modes have other scales and do without it.
+        if (filters and "kind" in filters) or mode != "hybrid" or self.settings.fusion != "weighted":
             boost = 0.0
         passes = [filters] + ([{**(filters or {}), "kind": ["article"]}] if boost else [])
         if mode in {"hybrid", "dense"}:

@@ -73,8 +73,8 @@ class Settings(BaseSettings):
     """Share of the keyword side in weighted fusion."""
     rrf_k: int = Field(60, ge=1)
     article_bonus: float = Field(0.1, ge=0.0, le=1.0)
-    """Added to the fused score of the briefing article's passages when a question speaks of "the
-    article" or "the author" (also 文章, 作者, статья, автор); 0 turns it off."""
+    """Added to the fused score (weighted hybrid search) of the briefing article's passages when a
+    question speaks of "the article" or "the author" (also 文章, 作者, статья, автор); 0 turns it off."""
 
     # --- answering -----------------------------------------------------------------------
     answerer: Literal["extractive", "llm"] = "extractive"
