@@ -102,10 +102,11 @@ class KeywordIndex:
         return math.log(1 + (n - self.df.get(token, 0) + 0.5) / (self.df.get(token, 0) + 0.5))
 
     def search_with_coverage(
-        self, tokens: list[str], n: int, mask: np.ndarray | None
+        self, tokens: list[str], n: int, mask: np.ndarray | None, *more_masks: np.ndarray | None
     ) -> tuple[list[tuple[int, float]], Any]:
         """BM25 top-n, and a function giving any chunk's coverage of the query: the IDF-weighted
-        share of the query's terms it contains (0 to 1, comparable across queries)."""
+        share of the query's terms it contains (0 to 1, comparable across queries). With more masks,
+        the top-n under each of them follow the first list, from the same scores."""
         if self.bm25 is None:
             return [], lambda i: 0.0
         vocab = self.bm25.vocab_dict
@@ -116,12 +117,12 @@ class KeywordIndex:
             return [], lambda i: 0.0
         per_token = np.stack([self.bm25.get_scores([t]) for t in known])
         weights = np.array([self.idf(t) for t in known], dtype=np.float32)
-        scores = per_token.sum(axis=0)
-        if mask is not None:
-            scores = scores * mask
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        ranked = sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
+        total = per_token.sum(axis=0)
+        ranked: list[tuple[int, float]] = []
+        for restrict in (mask, *more_masks):
+            scores = total if restrict is None else total * restrict
+            top = np.argpartition(-scores, min(n, len(scores)) - 1)[:n]
+            ranked += sorted(((int(i), float(scores[i])) for i in top if scores[i] > 0), key=lambda x: -x[1])
 
         def coverage(i: int) -> float:
             return float(weights @ (per_token[:, i] > 0)) / total_weight
@@ -222,7 +223,6 @@ class HybridSearcher:
         # and single-sided modes have other scales and do without it.
         if (filters and "kind" in filters) or mode != "hybrid" or self.settings.fusion != "weighted":
             boost = 0.0
-        passes = [filters] + ([{**(filters or {}), "kind": ["article"]}] if boost else [])
         if mode in {"hybrid", "dense"}:
             vector = query_vector or self.embedder.embed_query(query)
             for rank, (cid, sim, text, meta) in enumerate(self.store.query(vector, n, _where(filters))):
@@ -232,15 +232,15 @@ class HybridSearcher:
             if boost:
                 self._article_pass(index, vector, n, filters, found, dense_rank)
         if mode in {"hybrid", "keyword"}:
-            tokens = tokenize(query)
-            for restrict in passes:
-                ranked, cover = index.search_with_coverage(tokens, n, self._mask(index, restrict))
-                coverage = coverage or cover
-                for rank, (i, score) in enumerate(ranked):
-                    cid = index.ids[i]
-                    passage = found.setdefault(cid, self._passage(cid, index.texts[i], index.metas[i]))
-                    passage.keyword = score
-                    keyword_rank.setdefault(cid, rank)
+            masks = [self._mask(index, filters)]
+            if boost:
+                masks.append(self._mask(index, {**(filters or {}), "kind": ["article"]}))
+            ranked, coverage = index.search_with_coverage(tokenize(query), n, *masks)
+            for rank, (i, score) in enumerate(ranked):
+                cid = index.ids[i]
+                passage = found.setdefault(cid, self._passage(cid, index.texts[i], index.metas[i]))
+                passage.keyword = score
+                keyword_rank.setdefault(cid, rank)
 
         # A passage outside the dense top-n is at most as similar as the n-th best one.
         floor = min((p.dense for p in found.values() if p.dense is not None), default=0.0)
