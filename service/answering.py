@@ -123,25 +123,33 @@ def reply_language(question: str) -> str:
     return lang if lang in REFUSALS else "en"
 
 
-_last_outlets: tuple[Any, dict[str, str]] | None = None
+# What was worked out from the last documents mapping seen, by name: the searcher hands out one mapping
+# per store generation, so every question until the next ingest reuses the work (read-only both sides).
+_derived: dict[str, tuple[Any, Any]] = {}
+
+
+def _per_documents(name: str, documents: dict[str, dict[str, Any]], build: Any) -> Any:
+    last = _derived.get(name)
+    if last is None or last[0] is not documents:
+        last = _derived[name] = (documents, build(documents))
+    return last[1]
+
+
+def _original_outlets(documents: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {
+        str(meta["source_id"]): str(meta["outlet_original"])
+        for meta in documents.values() if meta.get("source_id") and meta.get("outlet_original")
+    }
 
 
 def local_label(cand: Candidate, documents: dict[str, dict[str, Any]], lang: str) -> str | None:
     """How a Chinese or Russian answer names a span's source: by the outlet's own name when it is in
     the answer's language (《环球时报》, «Известия»), else by the English label."""
-    global _last_outlets
     if not cand.attributed_to or lang not in ("zh", "ru"):
         return cand.attributed_to
     from ingest.text import detect_language
 
-    last = _last_outlets
-    if last is None or last[0] is not documents:
-        outlets = {
-            str(meta["source_id"]): str(meta["outlet_original"])
-            for meta in documents.values() if meta.get("source_id") and meta.get("outlet_original")
-        }
-        last = _last_outlets = (documents, outlets)
-    original = last[1].get(cand.source_id)
+    original = _per_documents("outlets", documents, _original_outlets).get(cand.source_id)
     if not original or detect_language(original) != lang:
         return cand.attributed_to
     return f"《{original}》" if lang == "zh" else original
@@ -267,9 +275,6 @@ def missing_salient(question: str, vocabulary: Any) -> list[str]:
 
 
 QuoteSpans = dict[str, list[tuple[int, int, str, str]]]
-# The last documents mapping seen and its spans: the searcher hands out one mapping per store
-# generation, so every question until the next ingest reuses the work (read-only on both sides).
-_last_spans: tuple[Any, QuoteSpans] | None = None
 
 
 def role_words(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str]]]:
@@ -284,10 +289,10 @@ def role_words(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int
 
 def quote_spans(documents: dict[str, dict[str, Any]]) -> QuoteSpans:
     """For each article, the spans that quote or report a cited source: (start, end, label, source_id)."""
-    global _last_spans
-    last = _last_spans
-    if last is not None and last[0] is documents:
-        return last[1]
+    return _per_documents("quote_spans", documents, _quote_spans)  # type: ignore[no-any-return]
+
+
+def _quote_spans(documents: dict[str, dict[str, Any]]) -> QuoteSpans:
     out: QuoteSpans = {}
     for meta in documents.values():
         if meta.get("kind") != "quoted excerpt" or not meta.get("cited_in"):
@@ -298,7 +303,6 @@ def quote_spans(documents: dict[str, dict[str, Any]]) -> QuoteSpans:
             out.setdefault(str(meta["cited_in"]), []).append(
                 (int(start), int(end), label, str(meta.get("source_id")))
             )
-    _last_spans = (documents, out)
     return out
 
 
