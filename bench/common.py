@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,8 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def write_section(path: Path, section: str, heading: str) -> None:
-    """Replace (or append) the `heading` section of `path`, leaving the other sections alone."""
+    """Replace (or append) the `heading` section of `path`, leaving the other sections alone, and say
+    so on stderr."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(heading)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
     body = section.rstrip("\n") + "\n\n"
@@ -66,3 +68,4 @@ def write_section(path: Path, section: str, heading: str) -> None:
         text = text.rstrip("\n") + "\n\n" + body
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    print(f"wrote the {heading!r} section of {path}", file=sys.stderr)

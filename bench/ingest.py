@@ -381,7 +381,6 @@ def main(argv: list[str] | None = None) -> int:
         print(section)
         if args.write:
             write_section(args.write, section, SECTION)
-            print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

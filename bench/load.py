@@ -999,7 +999,6 @@ def main(argv: list[str] | None = None) -> int:
             from bench.common import write_section
 
             write_section(args.write, section, SECTION)
-            print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)

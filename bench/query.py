@@ -1050,7 +1050,6 @@ def main(argv: list[str] | None = None) -> int:
         print(section)
         if args.write:
             write_section(args.write, section, SECTION)
-            print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
         for r in results:
             if r.profile:
                 print(r.profile)

@@ -413,7 +413,6 @@ def main(argv: list[str] | None = None) -> int:
         print("RECOMMENDATION: " + " ".join(notes))
         if args.write:
             write_section(args.write, section, SECTION)
-            print(f"wrote the {SECTION!r} section of {args.write}", file=sys.stderr)
         if args.json:
             args.json.write_text(
                 json.dumps(
