@@ -24,6 +24,7 @@ class GoldQuestion:
     facts: list[list[str]] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     turns: list[str] | None = None
+    max_chars: int | None = None
     line: int = 0
 
     @property
@@ -81,9 +82,13 @@ def parse_line(path: Path, line_no: int, raw: str) -> GoldQuestion:
             raise _problem(path, line_no, "'turns' must be a non-empty list of strings")
         if turns[-1] != obj["question"]:
             raise _problem(path, line_no, "the last of 'turns' must equal 'question'")
+    max_chars = obj.get("max_chars")
+    # `type() is int`, not isinstance: JSON `true` loads as a bool, which is an int in Python.
+    if max_chars is not None and (type(max_chars) is not int or max_chars < 1):
+        raise _problem(path, line_no, f"'max_chars' must be a positive whole number, not {max_chars!r}")
     return GoldQuestion(
         id=obj["id"], question=obj["question"], answerable=obj["answerable"], lang=obj["lang"],
-        facts=facts, evidence=evidence, turns=turns, line=line_no,
+        facts=facts, evidence=evidence, turns=turns, max_chars=max_chars, line=line_no,
     )
 
 

@@ -23,6 +23,7 @@ METRICS = (
     "false_refusal_rate",
     "retrieval_recall_at_5",
     "citation_recall",
+    "evidence_coverage",
     "citation_precision",
     "citation_validity",
     "latency_ms_p50",
@@ -34,13 +35,17 @@ LOWER_IS_BETTER = {"false_refusal_rate", "latency_ms_p50", "latency_ms_p95"}
 Span = tuple[str, int, int]
 
 
+def evidence_places(question: GoldQuestion, corpus: dict[str, str]) -> list[list[Span]]:
+    """For each evidence string, every place it occurs, white space folded."""
+    return [
+        [(doc_id, s, e) for doc_id, text in corpus.items() for s, e in find_folded(text, ev)]
+        for ev in question.evidence
+    ]
+
+
 def evidence_spans(question: GoldQuestion, corpus: dict[str, str]) -> list[Span]:
     """Every place any evidence string occurs, white space folded."""
-    spans: list[Span] = []
-    for ev in question.evidence:
-        for doc_id, text in corpus.items():
-            spans.extend((doc_id, s, e) for s, e in find_folded(text, ev))
-    return spans
+    return [span for places in evidence_places(question, corpus) for span in places]
 
 
 def _hits(span: Span, evidence: list[Span]) -> bool:
@@ -50,6 +55,10 @@ def _hits(span: Span, evidence: list[Span]) -> bool:
 def facts_matched(question: GoldQuestion, answer: str) -> bool:
     lowered = answer.lower()
     return all(any(alt.lower() in lowered for alt in group) for group in question.facts)
+
+
+def over_max_chars(question: GoldQuestion, answer: str) -> bool:
+    return question.max_chars is not None and len(answer) > question.max_chars
 
 
 def citation_valid(citation: dict[str, Any], corpus: dict[str, str]) -> bool:
@@ -82,20 +91,33 @@ def retrieval_hit(retrieved: list[dict[str, Any]], evidence: list[Span]) -> bool
 
 def judge(question: GoldQuestion, record: dict[str, Any], corpus: dict[str, str]) -> dict[str, Any]:
     """The per-question checks every metric is built from."""
-    evidence = evidence_spans(question, corpus)
+    places = evidence_places(question, corpus)
+    evidence = [span for spans in places for span in spans]
     citations = record.get("citations") or []
     on_evidence = [citation_on_evidence(c, evidence) for c in citations]
     refused = bool(record.get("refused"))
+    answer = record.get("answer", "")
     checks: dict[str, Any] = {
         "refused": refused,
         "citations": len(citations),
         "citations_valid": sum(citation_valid(c, corpus) for c in citations),
         "citations_on_evidence": sum(on_evidence),
+        "answer_chars": len(answer),
+        "max_chars": question.max_chars,
+        "over_max_chars": over_max_chars(question, answer),
     }
     if question.answerable:
-        checks["correct"] = (not refused) and facts_matched(question, record.get("answer", ""))
+        checks["correct"] = (
+            not refused and facts_matched(question, answer) and not checks["over_max_chars"]
+        )
         checks["retrieval_hit"] = retrieval_hit(record.get("retrieved") or [], evidence)
         checks["citation_hit"] = any(on_evidence)
+        covered = 0 if refused else sum(
+            any(citation_on_evidence(c, spans) for c in citations) for spans in places
+        )
+        checks["evidence_covered"] = covered
+        checks["evidence_strings"] = len(places)
+        checks["evidence_coverage"] = covered / len(places) if places else 0.0
         checks["passed"] = checks["correct"] and checks["citation_hit"]
     else:
         checks["passed"] = refused
@@ -129,6 +151,7 @@ def summarise(pairs: Iterable[tuple[GoldQuestion, dict[str, Any], dict[str, Any]
         "false_refusal_rate": _ratio(sum(c["refused"] for _, _, c in answerable), len(answerable)),
         "retrieval_recall_at_5": _ratio(sum(c["retrieval_hit"] for _, _, c in answerable), len(answerable)),
         "citation_recall": _ratio(sum(c["citation_hit"] for _, _, c in answerable), len(answerable)),
+        "evidence_coverage": _ratio(sum(c["evidence_coverage"] for _, _, c in answerable), len(answerable)),
         "citation_precision": _ratio(sum(c["citations_on_evidence"] for _, _, c in answerable), cites_answerable),
         "citation_validity": _ratio(sum(c["citations_valid"] for _, _, c in pairs), cites_all),
         "latency_ms_p50": percentile(latencies, 50),

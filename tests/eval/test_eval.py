@@ -46,6 +46,16 @@ def good_run(qa: BriefingQA, corpus: dict[str, str], tmp_path_factory: pytest.Te
     return out
 
 
+ANALYST_GOLD = ROOT / "eval" / "gold" / "analyst.jsonl"
+
+
+@pytest.fixture(scope="module")
+def analyst_run(qa: BriefingQA, corpus: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("analyst")
+    run(ANALYST_GOLD, InProcessAsker(qa), corpus, out_dir=out)
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # An independent scorer, written from eval/gold/README.md without the runner's code
 # ---------------------------------------------------------------------------------------
@@ -79,10 +89,21 @@ def independent_metrics(records: list[dict[str, Any]], gold: dict[str, dict[str,
 
     def correct(r: dict[str, Any]) -> bool:
         text = r["answer"].lower()
-        return not r["refused"] and all(any(a.lower() in text for a in g) for g in gold[r["id"]]["facts"])
+        limit = gold[r["id"]].get("max_chars")
+        if limit is not None and len(r["answer"]) > limit:
+            return False
+        facts = gold[r["id"]].get("facts", [])
+        return not r["refused"] and all(any(a.lower() in text for a in g) for g in facts)
 
     def cite_ok(c: dict[str, Any], spans: list[tuple[str, int, int]]) -> bool:
         return c["end"] - c["start"] <= 400 and _touches(c["doc_id"], c["start"], c["end"], spans)
+
+    def coverage(r: dict[str, Any]) -> float:
+        if r["refused"]:
+            return 0.0
+        strings = gold[r["id"]]["evidence"]
+        cited = [any(cite_ok(c, _locate(corpus, e)) for c in r["citations"]) for e in strings]
+        return sum(cited) / len(strings)
 
     def retrieved_ok(r: dict[str, Any]) -> bool:
         spans = ev(r)
@@ -93,7 +114,7 @@ def independent_metrics(records: list[dict[str, Any]], gold: dict[str, dict[str,
     cites_all = [c for r in records for c in r["citations"]]
     lat = sorted(r["latency_ms"] for r in records)
 
-    def ratio(a: int, b: int) -> float | None:
+    def ratio(a: float, b: int) -> float | None:
         return round(a / b, 4) if b else None
 
     import math
@@ -104,6 +125,7 @@ def independent_metrics(records: list[dict[str, Any]], gold: dict[str, dict[str,
         "false_refusal_rate": ratio(sum(r["refused"] for r in ans), len(ans)),
         "retrieval_recall_at_5": ratio(sum(retrieved_ok(r) for r in ans), len(ans)),
         "citation_recall": ratio(sum(any(cite_ok(c, ev(r)) for c in r["citations"]) for r in ans), len(ans)),
+        "evidence_coverage": ratio(sum(coverage(r) for r in ans), len(ans)),
         "citation_precision": ratio(sum(cite_ok(c, s) for c, s in cites_ans), len(cites_ans)),
         "citation_validity": ratio(
             sum(corpus.get(c["doc_id"], "")[c["start"]:c["end"]] == c["quote"] for c in cites_all), len(cites_all)
@@ -121,20 +143,37 @@ def _records(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
 
 
-def test_summary_agrees_exactly_with_metrics_recomputed_from_records(good_run: Path, corpus: dict[str, str]) -> None:
-    summary = json.loads((good_run / "summary.json").read_text())
-    again = independent_metrics(_records(good_run), _gold_by_id(BUNDLED_GOLD), corpus)
+@pytest.mark.parametrize(("run_name", "gold_path"), [("good_run", BUNDLED_GOLD), ("analyst_run", ANALYST_GOLD)])
+def test_summary_agrees_exactly_with_metrics_recomputed_from_records(
+    request: pytest.FixtureRequest, corpus: dict[str, str], run_name: str, gold_path: Path
+) -> None:
+    folder = request.getfixturevalue(run_name)
+    summary = json.loads((folder / "summary.json").read_text())
+    again = independent_metrics(_records(folder), _gold_by_id(gold_path), corpus)
+    assert set(again) >= {"evidence_coverage", "answer_accuracy"}
     for name, value in again.items():
         assert summary[name] == value, name
 
 
-def test_records_have_the_documented_shape(good_run: Path) -> None:
-    for record in _records(good_run):
+def test_bundled_analyst_set_is_the_shared_one_and_its_evidence_is_in_the_briefing(corpus: dict[str, str]) -> None:
+    questions = load_gold(ANALYST_GOLD, corpus)
+    assert all(q.max_chars for q in questions if q.answerable)
+    shared = Path("/work/shared/eval/analyst.jsonl")
+    if shared.is_file():
+        assert ANALYST_GOLD.read_bytes() == shared.read_bytes()
+
+
+def test_records_have_the_documented_shape(good_run: Path, analyst_run: Path) -> None:
+    for record in _records(good_run) + _records(analyst_run):
         assert {"id", "question", "answer", "refused", "citations", "retrieved", "latency_ms"} <= set(record)
         for c in record["citations"]:
             assert {"n", "doc_id", "start", "end", "quote"} <= set(c)
         for p in record["retrieved"]:
             assert {"doc_id", "start", "end", "score"} <= set(p)
+        assert record["checks"]["answer_chars"] == len(record["answer"])
+        limit = record["checks"]["max_chars"]
+        assert record["checks"]["over_max_chars"] == (limit is not None and len(record["answer"]) > limit)
+    assert all(r["checks"]["max_chars"] for r in _records(analyst_run) if r["answerable"])
 
 
 def test_summary_breaks_down_by_language_and_kind(good_run: Path) -> None:
@@ -142,6 +181,115 @@ def test_summary_breaks_down_by_language_and_kind(good_run: Path) -> None:
     assert set(summary["by_language"]) == {"en", "zh", "ru"}
     assert {"answerable", "unanswerable", "multi-turn"} <= set(summary["by_kind"])
     assert summary["by_kind"]["unanswerable"]["refusal_accuracy"] is not None
+    for group in [*summary["by_language"].values(), *summary["by_kind"].values()]:
+        assert "evidence_coverage" in group
+    assert summary["by_kind"]["answerable"]["evidence_coverage"] is not None
+
+
+# ---------------------------------------------------------------------------------------
+# evidence_coverage and max_chars on records made to measure
+# ---------------------------------------------------------------------------------------
+
+_TOY_CORPUS = {
+    "paper": "Alpha rose sharply in spring. Beta fell after the vote. Gamma stayed flat all year. "
+             "Alpha rose sharply in spring.",
+    "other": "Nothing here is evidence for anything.",
+}
+
+
+class CannedAsker(Asker):
+    """Gives the answer written for each question."""
+
+    def __init__(self, answers: dict[str, dict[str, Any]]) -> None:
+        self.answers = answers
+
+    def __call__(self, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+        return self.answers[question]
+
+
+def _cite(doc: str, needle: str, n: int = 1, nth: int = 0) -> dict[str, Any]:
+    text = _TOY_CORPUS[doc]
+    start = -1
+    for _ in range(nth + 1):
+        start = text.index(needle, start + 1)
+    return {"n": n, "doc_id": doc, "start": start, "end": start + len(needle), "quote": needle}
+
+
+def _toy_run(tmp_path: Path, gold: list[dict[str, Any]], answers: dict[str, dict[str, Any]]) -> Any:
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in gold))
+    return run(path, CannedAsker(answers), _TOY_CORPUS)
+
+
+_THREE = ["Alpha rose sharply", "Beta fell", "Gamma stayed flat"]
+
+
+def test_coverage_is_the_share_of_evidence_strings_cited(tmp_path: Path) -> None:
+    gold = [{"id": "q", "question": "What moved?", "answerable": True, "lang": "en", "facts": [["alpha"]],
+             "evidence": _THREE}]
+    answer = {"answer": "Alpha rose [1]; beta fell [2].", "refused": False,
+              "citations": [_cite("paper", "Alpha rose sharply in spring.", 1), _cite("paper", "Beta fell", 2)]}
+    out = _toy_run(tmp_path, gold, {"What moved?": answer})
+    assert out.summary["evidence_coverage"] == round(2 / 3, 4)
+    assert out.records[0]["checks"]["evidence_covered"] == 2
+    assert out.records[0]["checks"]["evidence_strings"] == 3
+    again = independent_metrics(out.records, {"q": gold[0]}, _TOY_CORPUS)
+    assert again["evidence_coverage"] == out.summary["evidence_coverage"]
+
+
+def test_an_evidence_string_in_two_places_is_covered_by_either(tmp_path: Path) -> None:
+    gold = [{"id": "q", "question": "What rose?", "answerable": True, "lang": "en", "facts": [["alpha"]],
+             "evidence": ["Alpha rose sharply in spring."]}]
+    second_place = _cite("paper", "Alpha rose sharply in spring.", nth=1)
+    assert second_place["start"] > 60
+    out = _toy_run(tmp_path, gold, {"What rose?": {"answer": "Alpha rose.", "citations": [second_place]}})
+    assert out.summary["evidence_coverage"] == 1.0
+
+
+def test_a_refused_question_or_an_overlong_citation_covers_nothing(tmp_path: Path) -> None:
+    gold = [
+        {"id": "refused", "question": "Q1?", "answerable": True, "lang": "en", "evidence": _THREE},
+        {"id": "long", "question": "Q2?", "answerable": True, "lang": "en", "evidence": _THREE},
+    ]
+    long_text = _TOY_CORPUS["paper"] * 5
+    corpus_doc = {"n": 1, "doc_id": "long", "start": 0, "end": len(long_text), "quote": long_text}
+    answers = {
+        # Cites all three, but says the sources do not answer: a refusal earns no coverage.
+        "Q1?": {"answer": "The sources do not say.", "refused": True,
+                "citations": [_cite("paper", e, i) for i, e in enumerate(_THREE, 1)]},
+        "Q2?": {"answer": "Everything.", "refused": False, "citations": [corpus_doc]},
+    }
+    corpus = {**_TOY_CORPUS, "long": long_text}
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in gold))
+    out = run(path, CannedAsker(answers), corpus)
+    by_id = {r["id"]: r["checks"] for r in out.records}
+    assert by_id["refused"]["evidence_covered"] == 0 and by_id["refused"]["citations_on_evidence"] == 3
+    assert by_id["long"]["evidence_covered"] == 0
+    assert out.summary["evidence_coverage"] == 0.0
+    assert independent_metrics(out.records, {g["id"]: g for g in gold}, corpus)["evidence_coverage"] == 0.0
+
+
+def test_an_answer_longer_than_max_chars_is_not_accurate(tmp_path: Path) -> None:
+    gold = [
+        {"id": "short", "question": "Q1?", "answerable": True, "lang": "en", "facts": [["beta"]],
+         "evidence": ["Beta fell"], "max_chars": 40},
+        {"id": "long", "question": "Q2?", "answerable": True, "lang": "en", "facts": [["beta"]],
+         "evidence": ["Beta fell"], "max_chars": 40},
+    ]
+    cite = [_cite("paper", "Beta fell after the vote.")]
+    # With its quote the short answer would run to 54 characters: citations do not count.
+    answers = {
+        "Q1?": {"answer": "Beta fell after the vote [1].", "citations": cite},
+        "Q2?": {"answer": "Beta fell after the vote [1], " + "and so on " * 5, "citations": cite},
+    }
+    out = _toy_run(tmp_path, gold, answers)
+    by_id = {r["id"]: r["checks"] for r in out.records}
+    assert by_id["short"]["correct"] and not by_id["short"]["over_max_chars"]
+    assert by_id["long"]["over_max_chars"] and not by_id["long"]["correct"]
+    assert by_id["long"]["answer_chars"] > 40
+    assert out.summary["answer_accuracy"] == 0.5
+    assert independent_metrics(out.records, {g["id"]: g for g in gold}, _TOY_CORPUS)["answer_accuracy"] == 0.5
 
 
 class WrongAsker(Asker):
@@ -182,6 +330,10 @@ def test_metrics_fall_for_a_wrong_answerer(qa: BriefingQA, corpus: dict[str, str
         ('{"id": "a", "question": "q?", "answerable": true, "lang": "fr", "evidence": ["x"]}', "'lang' must be"),
         ('{"id": "a", "question": "q?", "answerable": true, "lang": "en", "evidence": ["no such words here"]}',
          "evidence not found"),
+        ('{"id": "a", "question": "q?", "answerable": false, "lang": "en", "max_chars": 0}', "'max_chars' must be"),
+        ('{"id": "a", "question": "q?", "answerable": false, "lang": "en", "max_chars": "800"}', "'max_chars' must"),
+        ('{"id": "a", "question": "q?", "answerable": false, "lang": "en", "max_chars": 80.5}', "'max_chars' must"),
+        ('{"id": "a", "question": "q?", "answerable": false, "lang": "en", "max_chars": true}', "'max_chars' must"),
     ],
 )
 def test_malformed_gold_lines_are_reported_with_their_line_number(
