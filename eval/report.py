@@ -33,16 +33,31 @@ def _fmt(value: Any) -> str:
     return escape(str(value))
 
 
-def _metrics_table(summary: dict[str, Any]) -> str:
-    groups = [("all", summary)]
-    groups += [(f"lang {k}", v) for k, v in summary.get("by_language", {}).items()]
-    groups += [(k, v) for k, v in summary.get("by_kind", {}).items()]
+def _metrics_table(groups: list[tuple[str, dict[str, Any]]], anchors: bool = False) -> str:
     head = "".join(f"<th>{escape(name)}</th>" for name, _ in groups)
     rows = []
     for metric in (*METRICS, "questions"):
         cells = "".join(f'<td class="num">{_fmt(g.get(metric))}</td>' for _, g in groups)
-        rows.append(f'<tr><th id="m-{metric}">{metric}</th>{cells}</tr>')
+        label = f'<th id="m-{metric}">{metric}</th>' if anchors else f"<th>{metric}</th>"
+        rows.append(f"<tr>{label}{cells}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _metrics(summary: dict[str, Any]) -> str:
+    overall = [("all", summary)] + [(f"lang {k}", v) for k, v in summary.get("by_language", {}).items()]
+    by_kind = list(summary.get("by_kind", {}).items())
+    kinds = f"<h2>By kind of question</h2>{_metrics_table(by_kind)}" if by_kind else ""
+    return f"<h2>Metrics</h2>{_metrics_table(overall, anchors=True)}{kinds}"
+
+
+def _distractors(summary: dict[str, Any]) -> str:
+    d = summary.get("distractors")
+    if not d:
+        return ""
+    return (
+        f" · distractors: {escape(str(d.get('folder')))} ({_fmt(d.get('chunks'))} chunks, "
+        f"{_fmt(len(d.get('errors') or []))} files not ingested)"
+    )
 
 
 def _comparison(summary: dict[str, Any]) -> str:
@@ -91,6 +106,13 @@ def _question(record: dict[str, Any], corpus: dict[str, str]) -> str:
     for name in ("correct", "retrieval_hit", "citation_hit", "refused"):
         if name in checks:
             tags.append(f"<span class='tag'>{name}: {'yes' if checks[name] else 'no'}</span>")
+    if "evidence_strings" in checks:
+        cited = f"{checks['evidence_covered']}/{checks['evidence_strings']}"
+        tags.append(f"<span class='tag'>evidence cited: {cited}</span>")
+    if "answer_chars" in checks:
+        limit = f" / {checks['max_chars']}" if checks.get("max_chars") else ""
+        over = " fail" if checks.get("over_max_chars") else ""
+        tags.append(f"<span class='tag{over}'>{checks['answer_chars']}{limit} chars</span>")
     cites = "".join(_citation_in_context(c, corpus) for c in record.get("citations") or [])
     notes = "".join(f"<div class='notes'>{escape(n)}</div>" for n in record.get("notes") or [])
     return (
@@ -122,8 +144,8 @@ def render_report(summary: dict[str, Any], records: list[dict[str, Any]], corpus
         f"<title>Briefing QA eval</title><style>{_CSS}</style></head><body>"
         f"<h1>Briefing QA eval: {len(records)} questions, {failures} failing</h1>"
         f"<p>Gold: {escape(str(summary.get('gold', '')))} · answerer: {escape(str(summary.get('answerer', '')))}"
-        f" · embedder: {escape(str(summary.get('embedder', '')))}</p>"
-        f"<h2>Metrics</h2>{_metrics_table(summary)}{_judged(summary)}{_comparison(summary)}"
+        f" · embedder: {escape(str(summary.get('embedder', '')))}{_distractors(summary)}</p>"
+        f"{_metrics(summary)}{_judged(summary)}{_comparison(summary)}"
         f"<h2>Questions (failures first)</h2>{''.join(_question(r, corpus) for r in ordered)}"
         f"{_latency_chart(records)}</body></html>"
     )

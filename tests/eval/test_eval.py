@@ -186,6 +186,14 @@ def test_summary_breaks_down_by_language_and_kind(good_run: Path) -> None:
     assert summary["by_kind"]["answerable"]["evidence_coverage"] is not None
 
 
+def test_report_shows_coverage_and_a_table_by_kind(good_run: Path) -> None:
+    html = (good_run / "report.html").read_text()
+    assert 'id="m-evidence_coverage"' in html
+    by_kind = html.split("By kind of question", 1)[1].split("</table>", 1)[0]
+    assert all(f"<th>{kind}</th>" in by_kind for kind in ("answerable", "unanswerable", "multi-turn"))
+    assert "<th>evidence_coverage</th>" in by_kind
+
+
 # ---------------------------------------------------------------------------------------
 # evidence_coverage and max_chars on records made to measure
 # ---------------------------------------------------------------------------------------
