@@ -23,9 +23,15 @@ def _corpus(settings: Settings) -> dict[str, str]:
 def run_eval(
     settings: Settings, *, gold: Path, out: Path | None, json_out: Path | None, against: Path | None,
     minimums: list[str], fresh_store: bool, url: str | None, answerer: str | None, progress: bool,
-    judge: bool = False,
+    judge: bool = False, distractors: Path | None = None,
 ) -> int:
     bounds = parse_minimums(minimums)
+    if distractors is not None:
+        # Distractors go only into a store this run builds and throws away, never the user's.
+        if not fresh_store:
+            raise UserError("--distractors adds documents to the store: it needs --fresh-store")
+        if not distractors.is_dir():
+            raise UserError(f"--distractors {distractors}: not a folder")
     if answerer is not None:
         if answerer not in {"extractive", "llm"}:
             raise UserError(f"--answerer must be 'extractive' or 'llm', not {answerer!r}")
@@ -40,6 +46,7 @@ def run_eval(
             report = ingest(settings)
             if report.errors:
                 raise UserError(f"ingesting the bundled briefing failed: {report.errors}")
+        distracted = _add_distractors(settings, distractors) if distractors is not None else None
         corpus = _corpus(settings)
         if not corpus:
             raise UserError("the store is empty: run `briefing ingest` first, or pass --fresh-store")
@@ -58,7 +65,8 @@ def run_eval(
         result = run(
             gold, asker, corpus, out_dir=out, on_progress=on_progress, against=against,
             meta={"answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
-                  "retrieval_mode": settings.retrieval_mode},
+                  "retrieval_mode": settings.retrieval_mode,
+                  **({"distractors": distracted} if distracted is not None else {})},
             judge_model=judge_model,
         )
     if json_out is not None:
@@ -69,6 +77,42 @@ def run_eval(
     for failure in failures:
         print(f"gate: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _add_distractors(settings: Settings, folder: Path) -> dict[str, Any]:
+    """Ingest every file under `folder` as an ordinary document; a file that cannot be is reported
+    and skipped. Returns what the summary records about it."""
+    from ingest.pipeline import ingest, slugify
+    from service.store import open_store
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if not files:
+        raise UserError(f"--distractors {folder}: no files in it")
+    briefing_ids = set(open_store(settings).document_metadata())
+    errors: list[dict[str, str]] = []
+    keep = []
+    for path in files:
+        # A file named like a briefing document would replace it, and the run would score another text.
+        if slugify(path.stem) in briefing_ids:
+            errors.append({"path": str(path), "error": f"its id {slugify(path.stem)!r} is a briefing document's"})
+        else:
+            keep.append(path)
+    if not keep:
+        raise UserError(f"--distractors {folder}: none of its {len(files)} files could be ingested: {errors}")
+    report = ingest(settings, keep)
+    errors.extend(report.errors)
+    print(
+        f"distractors: {report.documents} of {len(files)} files ingested from {folder}, "
+        f"{report.chunks_added} chunks added in {report.seconds:.1f} s"
+    )
+    for err in errors:
+        print(f"  distractors: {err['path']}: {err['error']}", file=sys.stderr)
+    if not report.documents:
+        raise UserError(f"--distractors {folder}: none of its {len(files)} files could be ingested")
+    return {
+        "folder": str(folder), "files": len(files), "documents": report.documents,
+        "chunks": report.chunks_added, "seconds": report.seconds, "errors": errors,
+    }
 
 
 def _judge_model(settings: Settings) -> Any:

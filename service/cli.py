@@ -257,6 +257,10 @@ def eval_command(
     judge: Annotated[
         bool, typer.Option("--judge", help="Add LLM-judged faithfulness and correctness (needs an LLM).")
     ] = False,
+    distractors: Annotated[
+        Path | None,
+        typer.Option(help="With --fresh-store: also ingest every file under this folder as unrelated documents."),
+    ] = None,
 ) -> None:
     """Run gold questions through the answering chain and score the answers."""
     from eval.cli import run_eval
@@ -265,6 +269,7 @@ def eval_command(
         code = run_eval(
             _settings(), gold=gold, out=out, json_out=json_out, against=against, minimums=minimum or [],
             fresh_store=fresh_store, url=url, answerer=answerer, progress=sys.stderr.isatty(), judge=judge,
+            distractors=distractors,
         )
     except BriefingError as exc:
         _fail(exc)

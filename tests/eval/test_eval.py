@@ -389,6 +389,69 @@ def test_cli_writes_outputs_compares_and_gates(settings: Settings, tmp_path: Pat
     assert done.returncode == 2 and "--min takes METRIC=VALUE" in done.stderr
 
 
+# ---------------------------------------------------------------------------------------
+# --distractors
+# ---------------------------------------------------------------------------------------
+
+_LIGHTHOUSE = (
+    "The lighthouse keeper of Quillport painted the tower ochre in the winter of 1911. "
+    "Ships rounding the northern cape used its beam to find the harbour mouth at night."
+)
+
+
+def test_distractors_join_the_fresh_store_and_a_bad_file_does_not_stop_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eval.cli import run_eval
+    from ingest.chunking import chunk_text
+
+    folder = tmp_path / "distractors"
+    (folder / "deeper").mkdir(parents=True)
+    (folder / "lighthouse.txt").write_text(_LIGHTHOUSE + "\n")
+    (folder / "deeper" / "orchard.md").write_text(
+        "# Orchards\n\nThe orchard cooperative pressed its apples in October and sold the cider in May.\n"
+    )
+    (folder / "deeper" / "blob.txt").write_bytes(b"\x00\x01\x02 not text \xff\xfe" * 50)
+    # Evidence that only a distractor holds: the gold file loads only if the distractors were stored.
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({
+        "id": "d1", "question": "What colour did the keeper of Quillport paint the lighthouse tower?",
+        "answerable": True, "lang": "en", "facts": [["ochre"]], "evidence": ["painted the tower ochre"],
+    }) + "\n" + BUNDLED_GOLD.read_text().splitlines()[0] + "\n")
+    user_store = tmp_path / "user-store"
+    out = tmp_path / "run"
+
+    code = run_eval(
+        Settings(store_dir=user_store), gold=gold, out=out, json_out=None, against=None, minimums=[],
+        fresh_store=True, url=None, answerer=None, progress=False, distractors=folder,
+    )
+
+    assert code == 0
+    meta = json.loads((out / "summary.json").read_text())["distractors"]
+    assert meta["folder"] == str(folder)
+    assert (meta["files"], meta["documents"]) == (3, 2)
+    expected = len(chunk_text("x", _LIGHTHOUSE + "\n", Settings().chunk_chars, Settings().chunk_overlap_sentences))
+    assert meta["chunks"] >= expected + 1
+    assert [e["path"] for e in meta["errors"]] == [str(folder / "deeper" / "blob.txt")]
+    assert "binary" in meta["errors"][0]["error"]
+    printed = capsys.readouterr()
+    assert f"{meta['chunks']} chunks added" in printed.out
+    assert "blob.txt" in printed.err
+    records = {r["id"]: r for r in _records(out)}
+    assert "lighthouse" in {p["doc_id"] for p in records["d1"]["retrieved"]}
+    assert records["d1"]["checks"]["retrieval_hit"]
+    assert not user_store.exists(), "the user's store is never touched"
+
+
+def test_distractors_never_go_into_the_users_store(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "one.txt").write_text(_LIGHTHOUSE)
+    before = sorted(p.name for p in settings.store_dir.rglob("*"))
+    done = _cli(["eval", "--distractors", str(tmp_path)], settings)
+    assert done.returncode == 2
+    assert "--distractors" in done.stderr and "--fresh-store" in done.stderr
+    assert sorted(p.name for p in settings.store_dir.rglob("*")) == before
+
+
 @pytest.mark.browser
 def test_report_renders_in_a_real_browser(good_run: Path) -> None:
     if not Path("/usr/bin/chromium").exists():
