@@ -17,29 +17,10 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from service.answering import (
-    _HOW_MANY,
-    REFUSALS,
-    Candidate,
-    Citation,
-    Result,
-    Scorer,
-    asks_exact_date,
-    asks_year,
-    candidates,
-    choose,
-    compose,
-    has_day_date,
-    has_quantity,
-    has_year,
-    make_citation,
-    missing_salient,
-    reply_language,
-    support,
-)
-from ingest.text import tokenize
+from service.answering import Citation, Result, make_citation, reply_language, support
 from service.errors import LLMUnavailable, UserError
-from service.guard import answer_problem, is_suspicious, usable_parts
+from service.guard import answer_problem
+from service.engine.engine import Engine
 from service.retrieval import HybridSearcher, normalise_filters
 from service.settings import Settings
 
@@ -78,6 +59,8 @@ class Draft:
     fallback: str | None = None
     unsupported: list[str] = field(default_factory=list)
     answerability: float = 0.0
+    kind: str = ""
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class BriefingQA:
@@ -89,7 +72,7 @@ class BriefingQA:
         self._store = store
         self._llm = llm
         self._searcher: HybridSearcher | None = None
-        self._scorer: Scorer | None = None
+        self._engine: Engine | None = None
         self._init_lock = threading.Lock()
         self._chain = self._build_chain()
 
@@ -106,7 +89,7 @@ class BriefingQA:
                 self._store = self._store or open_store(self.settings, self._embedder)
                 self._searcher = HybridSearcher(self._store, self._embedder, self.settings)
                 self._searcher.refresh(force=True)
-                self._scorer = Scorer(self._embedder, self._searcher.index)
+                self._engine = Engine(self._embedder, self._store, self.settings)
                 self._warm()
                 if self.settings.answerer == "llm":
                     self.warm_llm()
@@ -116,7 +99,11 @@ class BriefingQA:
         """Pay first-call costs (model kernels, tokeniser tables) at start-up, not on a user's question."""
         from ingest.text import split_sentences, tokenize
 
+        from service.engine.salience import term_weights
+
         tokenize("warm up 预热 прогрев")
+        # wordfreq's tables and jieba's dictionary load on first use.
+        term_weights("warm up 预热 прогрев")
         split_sentences("Warm up. 预热。 Прогрев.")
         self._embedder.embed_documents(["warm up", "预热", "прогрев"])
         # The first vector query loads the HNSW index from disk.
@@ -131,12 +118,10 @@ class BriefingQA:
         return self.load()._store
 
     @property
-    def scorer(self) -> Scorer:
+    def engine(self) -> Engine:
         self.load()
-        assert self._scorer is not None
-        # The keyword index may have been rebuilt since; term weights must come from the current one.
-        self._scorer.index = self.searcher.index
-        return self._scorer
+        assert self._engine is not None
+        return self._engine
 
     def llm(self) -> Any:
         if self._llm is None:
@@ -201,92 +186,38 @@ class BriefingQA:
     def _answer(self, state: dict[str, Any]) -> Draft:
         question = state["question"]
         lang = reply_language(question)
-        passages = state["passages"]["list"]
         docs = self.searcher.documents
-        # A source sentence that addresses the assistant is never an answer span (service/guard.py).
-        usable, withheld = [], []
-        for cand in candidates(passages, docs):
-            if not is_suspicious(cand.text):
-                usable.append(cand)
-                continue
-            # A span joins short sentences: keep its sentences that are clean, withhold the rest.
-            kept = [dataclasses.replace(cand, start=cand.start + s, end=cand.start + e, text=cand.text[s:e])
-                    for s, e in usable_parts(cand.text)]
-            usable.extend(kept)
-            withheld.extend(_complement(cand, kept))
-        ranked = self.scorer.score(
-            state["condensed"]["query"], state["passages"]["vector"], usable,
-            focus=state["condensed"]["focus"],
-        )
-        draft = self._draft({**state, "withheld": withheld}, ranked, docs, lang)
-        draft.answerability = ranked[0].score if ranked else 0.0
-        if withheld:
-            draft.notes.append(
-                f"left out {len(withheld)} sentence(s) of the retrieved passages that read as instructions "
-                "to the assistant"
-            )
-        return draft
+        filters = state["filters"] or None
 
-    def _draft(self, state: dict[str, Any], ranked: list[Candidate], docs: dict[str, dict[str, Any]],
-               lang: str) -> Draft:
-        refuse, why = self._should_refuse(
-            state["condensed"]["focus"] or state["question"], ranked, state["passages"]["list"]
+        def search(text: str) -> tuple[list[Any], Any]:
+            vector = self.load()._embedder.embed_query(text)
+            return self.searcher.search(text, self.settings.k, filters, query_vector=vector), vector
+
+        answer = self.engine.answer(
+            question, state["condensed"]["focus"], state["condensed"]["query"], state["passages"]["vector"],
+            state["passages"]["list"], docs, search, lang,
         )
-        if refuse:
-            return Draft(REFUSALS[lang], [], True, state["answerer"], notes=[why])
-        extractive = self._extractive(ranked, docs, lang, state["condensed"]["focus"] or state["question"])
+        if answer.refused:
+            return Draft(answer.text, [], True, state["answerer"], notes=answer.notes,
+                         answerability=answer.answerability, kind=answer.kind, parts=answer.parts)
+        citations = [make_citation(n, unit, docs.get(unit.doc_id, {})) for n, unit in answer.cited]
+        extractive = Draft(answer.text, citations, False, "extractive", notes=answer.notes,
+                           answerability=answer.answerability, kind=answer.kind, parts=answer.parts)
         if state["answerer"] != "llm":
             return extractive
-        return self._llm_answer(state, ranked, docs, lang, extractive)
-
-    def _should_refuse(self, question: str, ranked: list[Candidate], passages: list[Any]) -> tuple[bool, str]:
-        if not ranked:
-            return True, "nothing relevant was retrieved"
-        if reply_language(question) == "en":
-            missing = missing_salient(question, self.searcher.index.df)
-            if missing:
-                return True, f"no document mentions {', '.join(missing)}"
-            # The names a question asks about stand near its answer; the best span's passage (or the
-            # source it is attributed to) must mention them, or the span answers another question.
-            best = ranked[0]
-            context = set(tokenize(f"{passages[best.passage].text} {best.attributed_to or ''} {best.role}"))
-            index = self.searcher.index
-            # Only rare names count: a name most passages share (the briefing's main actors) is
-            # background, not what singles the answer out.
-            absent = [
-                term for term in missing_salient(question, context)
-                if all(index.df.get(t, 0) <= 0.15 * index.size for t in tokenize(term))
-            ]
-            if absent:
-                return True, f"the best passage does not mention {', '.join(absent)}"
-        if _HOW_MANY.search(question) and not any(has_quantity(c.text) for c in ranked[:10]):
-            return True, "the question asks for a number and no retrieved passage gives one"
-        if asks_exact_date(question) and not any(has_day_date(c.text) for c in ranked[:10]):
-            return True, "the question asks for a calendar date and no retrieved passage gives one"
-        if asks_year(question) and not has_year(ranked[0].text):
-            return True, "the question asks for a year and the best passage gives none"
-        best = ranked[0].score
-        if best < self.settings.refusal_threshold:
-            return True, f"best supporting passage scores {best:.2f}, under the threshold {self.settings.refusal_threshold:.2f}"
-        return False, ""
-
-    def _extractive(
-        self, ranked: list[Candidate], docs: dict[str, dict[str, Any]], lang: str, question: str = ""
-    ) -> Draft:
-        chosen = choose(ranked, self.settings.max_citations, question=question)
-        text, citations = compose(chosen, docs, lang)
-        return Draft(text, citations, False, "extractive")
+        return self._llm_answer(state, answer, docs, lang, extractive)
 
     # -- LLM path ---------------------------------------------------------------------------
     def _llm_answer(
-        self, state: dict[str, Any], ranked: list[Candidate], docs: dict[str, dict[str, Any]],
-        lang: str, extractive: Draft,
+        self, state: dict[str, Any], answer: Any, docs: dict[str, dict[str, Any]], lang: str, extractive: Draft,
     ) -> Draft:
+        """The LLM is handed the plan: each part of the question with the evidence chosen for it,
+        numbered as the extractive answer numbers it; every sentence it writes is then verified."""
         from service.llm import build_messages, parse_refusal
 
-        passages = state["passages"]["list"]
-        shown = _redacted(passages, state.get("withheld", []))
-        messages = build_messages(state["question"], state["history"], shown, docs)
+        evidence = [(part, units) for part, units in answer.evidence]
+        shown = [unit for _, units in evidence for unit in units]
+        messages = build_messages(state["question"], state["history"], shown, docs, parts=evidence)
         try:
             # The model is built inside the timed call: building a client imports its library (seconds,
             # the first time), and that must count against the timeout too.
@@ -300,33 +231,35 @@ class BriefingQA:
             return _fallback(extractive, f"the LLM failed: {type(exc).__name__}: {exc}")
         if parse_refusal(text):
             return _fallback(extractive, "the LLM said the sources do not cover it, but they do")
-        draft = self._verify(text, ranked, docs, len(passages))
+        draft = self._verify(text, shown, answer.pool, docs)
+        draft.kind, draft.parts = extractive.kind, extractive.parts
         if not draft.citations:
             fallback = _fallback(extractive, "the LLM answer failed verification")
             fallback.unsupported = draft.unsupported
             return fallback
         return draft
 
-    def _verify(self, text: str, ranked: list[Candidate], docs: dict[str, dict[str, Any]], n_passages: int) -> Draft:
-        """Keep the sentences the cited passage supports, each tied to its best span."""
+    def _verify(self, text: str, shown: list[Any], pool: list[Any], docs: dict[str, dict[str, Any]]) -> Draft:
+        """Keep the sentences the cited evidence supports, each tied to its best span: the span it
+        names ([n] is the n-th unit shown), or else any candidate span of the question."""
         from ingest.text import split_sentences
         from service.llm import SYSTEM_PROMPT
 
-        scorer = self.scorer
         threshold = self.settings.support_threshold
         kept: list[str] = []
         citations: list[Citation] = []
         unsupported: list[str] = []
         notes: list[str] = []
         by_span: dict[tuple[str, int, int], int] = {}
-        # What an answer may draw on: the candidate spans, without those the guard withheld.
-        trusted = "\n".join(c.text for c in ranked)
+        everything = [*shown, *[u for u in pool if u not in shown]]
+        # What an answer may draw on: the candidate spans (the guard's withheld sentences are not among them).
+        trusted = "\n".join(u.text for u in everything)
         for s, e in split_sentences(text):
             sentence = text[s:e]
             markers = [int(m) for m in re.findall(r"\[(\d{1,3})\]", sentence)]
-            valid = [m for m in markers if 1 <= m <= n_passages]
+            valid = [m for m in markers if 1 <= m <= len(shown)]
             if len(valid) < len(markers):
-                notes.append("removed a citation marker that named no retrieved passage")
+                notes.append("removed a citation marker that named no source shown to the model")
             claim = re.sub(r"\s*\[\d{1,3}\]", "", sentence).strip()
             if not claim:
                 continue
@@ -335,12 +268,12 @@ class BriefingQA:
                 unsupported.append(claim)
                 notes.append(f"dropped a sentence that {problem}")
                 continue
-            pool = [c for c in ranked if c.passage + 1 in valid] or ranked
+            candidates = [shown[m - 1] for m in valid] or everything
             best, best_support = None, 0.0
-            for cand in pool:
-                value = support(claim, cand.text, scorer)
+            for unit in candidates:
+                value = support(claim, unit.text, self.engine.planner)
                 if value > best_support:
-                    best, best_support = cand, value
+                    best, best_support = unit, value
             if best is None or best_support < threshold:
                 unsupported.append(claim)
                 continue
@@ -368,6 +301,8 @@ class BriefingQA:
             notes=draft.notes,
             fallback=draft.fallback,
             unsupported=draft.unsupported,
+            question_kind=draft.kind,
+            parts=draft.parts,
         )
 
 
@@ -389,36 +324,9 @@ def _call_with_timeout(fn: Any, arg: Any, timeout: float) -> Any:
     return future.result(timeout=timeout)
 
 
-def _complement(cand: Candidate, kept: list[Candidate]) -> list[Candidate]:
-    """The pieces of `cand` outside the `kept` sub-spans (what is withheld)."""
-    out, pos = [], cand.start
-    for part in [*sorted(kept, key=lambda c: c.start), None]:
-        end = part.start if part is not None else cand.end
-        if end > pos:
-            text = cand.text[pos - cand.start : end - cand.start]
-            out.append(dataclasses.replace(cand, start=pos, end=end, text=text))
-        if part is not None:
-            pos = part.end
-    return [c for c in out if c.text.strip()]
-
-
-def _redacted(passages: list[Any], withheld: list[Candidate]) -> list[Any]:
-    """The passages as the LLM sees them: each withheld span replaced by "[…]"."""
-    if not withheld:
-        return passages
-    out = []
-    for i, passage in enumerate(passages):
-        text = passage.text
-        for cand in sorted((c for c in withheld if c.passage == i), key=lambda c: -c.start):
-            s, e = cand.start - passage.start, cand.end - passage.start
-            if 0 <= s <= e <= len(text):
-                text = text[:s] + "[…]" + text[e:]
-        out.append(dataclasses.replace(passage, text=text) if text != passage.text else passage)
-    return out
-
-
 def _fallback(extractive: Draft, why: str) -> Draft:
     return Draft(
         extractive.answer, extractive.citations, extractive.refused, "extractive",
         notes=[*extractive.notes, why], fallback=why, answerability=extractive.answerability,
+        kind=extractive.kind, parts=extractive.parts,
     )

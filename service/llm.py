@@ -54,21 +54,40 @@ def _escape(text: str) -> str:
 
 
 def build_messages(
-    question: str, history: list[dict[str, str]], passages: list[Any], documents: dict[str, dict[str, Any]]
+    question: str, history: list[dict[str, str]], passages: list[Any], documents: dict[str, dict[str, Any]],
+    parts: list[tuple[str, list[Any]]] | None = None,
 ) -> list[BaseMessage]:
-    """System rules, then one user message in which sources and question are fenced off."""
+    """System rules, then one user message in which sources and question are fenced off.
+
+    `passages` are the numbered sources (retrieved passages, or the evidence the answer plan chose);
+    `parts`, when given, is the plan: each part of the question with the sources chosen for it, so the
+    model answers every part from its own evidence and says when a part has none."""
     blocks = []
+    numbers: dict[int, int] = {}
     for n, passage in enumerate(passages, start=1):
-        meta = documents.get(passage.doc_id, passage.metadata)
+        numbers[id(passage)] = n
+        meta = documents.get(passage.doc_id) or getattr(passage, "metadata", {}) or {}
         title = _escape(str(meta.get("title") or passage.doc_id))
-        blocks.append(f'<source n="{n}" title="{title}">\n{_escape(passage.text)}\n</source>')
+        speaker = getattr(passage, "attributed_to", None)
+        said_by = f' quoted_source="{_escape(speaker)}"' if speaker else ""
+        blocks.append(f'<source n="{n}" title="{title}"{said_by}>\n{_escape(passage.text)}\n</source>')
     earlier = [h["content"] for h in history if h.get("role") == "user" and h.get("content")][-2:]
     context = "".join(f"<earlier_question>{_escape(q)}</earlier_question>\n" for q in earlier)
+    plan = ""
+    if parts and len(parts) > 1:
+        lines = [
+            f'<part n="{i}" sources="{", ".join(str(numbers[id(u)]) for u in units if id(u) in numbers)}">'
+            f"{_escape(text)}</part>"
+            for i, (text, units) in enumerate(parts, start=1)
+        ]
+        plan = "<parts>\n" + "\n".join(lines) + "\n</parts>\n"
     user = (
         "<sources>\n" + "\n".join(blocks) + "\n</sources>\n"
         + context
+        + plan
         + f"<question>{_escape(question)}</question>\n"
-        + "Answer from the sources only, citing each sentence as [n]."
+        + ("Answer every part from its sources, one or two sentences a part, " if plan else "Answer from the sources only, ")
+        + "citing each sentence as [n]."
     )
     return [SystemMessage(SYSTEM_PROMPT), HumanMessage(user)]
 

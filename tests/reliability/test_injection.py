@@ -329,13 +329,13 @@ def test_guard_flags_every_payload_in_every_encoding() -> None:
 
 
 def test_guard_flags_no_sentence_of_the_briefing(trusted_settings: Settings) -> None:
-    from service.answering import _units
+    from service.engine.units import split_units
 
     qa = BriefingQA(trusted_settings).load()
     flagged = []
     total = 0
     for record_ in qa.store.documents():
-        for s, e in _units(record_.text):
+        for s, e, _ in split_units(record_.text):
             total += 1
             if is_suspicious(record_.text[s:e]):
                 flagged.append(record_.text[s:e])
@@ -346,12 +346,12 @@ def test_guard_false_positive_rate_on_real_prose() -> None:
     """Manuals and licences are full of imperatives ("Use --no-hsts to ..."): the guard may withhold a
     few of their sentences, never many."""
     from bench.corpus import collect
-    from service.answering import _units
+    from service.engine.units import split_units
 
     total, flagged = 0, 0
     for paragraphs in collect().values():
         for para in paragraphs:
-            for s, e in _units(para):
+            for s, e, _ in split_units(para):
                 total += 1
                 flagged += is_suspicious(para[s:e])
     record_figures("guard-false-positives", {"sentences": total, "flagged": flagged})

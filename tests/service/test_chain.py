@@ -14,7 +14,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from service.answering import asks_exact_date, asks_year, has_day_date, has_year
+from service.engine.analysis import analyse, asks_exact_date, asks_year, has_day_date, has_year
 from ingest.pipeline import ingest
 from service.chain import BriefingQA, condense
 from service.errors import UserError
@@ -102,18 +102,21 @@ def test_a_source_named_in_another_language_is_the_one_cited(qa: BriefingQA, que
 
 
 def test_named_source_needs_a_clear_match(qa: BriefingQA) -> None:
-    from service.answering import Candidate
-
     labels = ["the Global Times editorial", "the Izvestiya headline", "the Northeast Asia Forum analysis"]
-    cands = [Candidate(0, "d", i, i + 1, "x", attributed_to=label) for i, label in enumerate(labels)]
-    scorer = qa.scorer
-    assert scorer.named_source("Что, по мнению газеты «Известия», угрожает России?", cands) == (
-        "the Izvestiya headline"
-    )
-    assert scorer.named_source("根据《环球时报》社论，北京能控制平壤吗？", cands) == "the Global Times editorial"
-    # "According to the article" names no quoted source; no "according to" names nothing.
-    assert scorer.named_source("According to the article, what does Russia lack?", cands) is None
-    assert scorer.named_source("What does Russia lack?", cands) is None
+    outlets = {"the Global Times editorial": "Global Times|环球时报", "the Izvestiya headline": "Izvestiya|Известия",
+               "the Northeast Asia Forum analysis": "Northeast Asia Forum|东北亚论坛"}
+    planner = qa.engine.planner
+
+    def named(question: str, lang: str = "en") -> str | None:
+        return planner.named_source(analyse(question, lang), labels, outlets)
+
+    assert named("Что, по мнению газеты «Известия», угрожает России?", "ru") == "the Izvestiya headline"
+    assert named("根据《环球时报》社论，北京能控制平壤吗？", "zh") == "the Global Times editorial"
+    # Naming a source in full names it, without "according to".
+    assert named("What reasons does the Northeast Asia Forum analysis give?") == "the Northeast Asia Forum analysis"
+    # "According to the article" names no quoted source; no source named, nothing.
+    assert named("According to the article, what does Russia lack?") is None
+    assert named("What does Russia lack?") is None
 
 
 def test_year_questions_need_a_year(qa: BriefingQA) -> None:
@@ -237,7 +240,7 @@ def test_verification_drops_unsupported_sentence_and_bad_marker(settings: Settin
     assert "Pacific Fleet" in result.answer
     assert_citations_exact(result, texts)
     assert all(c.support >= settings.support_threshold for c in result.citations)
-    assert any("named no retrieved passage" in n for n in result.notes)
+    assert any("removed a citation marker that named no source" in n for n in result.notes)
 
 
 def test_llm_answer_failing_verification_falls_back_to_extractive(settings: Settings) -> None:
@@ -351,13 +354,13 @@ def test_has_day_date(text: str, day: bool) -> None:
     assert has_day_date(text) is day
 
 
-def test_quote_spans_are_worked_out_once_per_documents_mapping(qa: BriefingQA) -> None:
-    from service.answering import quote_spans
-
+def test_units_are_worked_out_once_per_documents_mapping(qa: BriefingQA) -> None:
+    cache = qa.engine.units
     docs = qa.searcher.documents
-    first = quote_spans(docs)
-    assert quote_spans(docs) is first
-    labels = {label for spans in first.values() for _, _, label, _ in spans}
+    article = next(doc_id for doc_id, meta in docs.items() if meta.get("kind") == "article")
+    first = cache.get(article, docs)
+    assert cache.get(article, docs) is first
+    labels = {u.attributed_to for u in first.units if u.attributed_to}
     assert "the Global Times editorial" in labels
     # A new mapping (what the searcher builds after an ingest) is read afresh.
     renamed = {
@@ -365,9 +368,9 @@ def test_quote_spans_are_worked_out_once_per_documents_mapping(qa: BriefingQA) -
         else meta
         for doc_id, meta in docs.items()
     }
-    again = quote_spans(renamed)
+    again = cache.get(article, renamed)
     assert again is not first
-    labels = {label for spans in again.values() for _, _, label, _ in spans}
+    labels = {u.attributed_to for u in again.units if u.attributed_to}
     assert "the renamed editorial" in labels and "the Global Times editorial" not in labels
 
 

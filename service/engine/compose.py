@@ -1,0 +1,140 @@
+"""Composition: a plan (or a list of registry items) -> the answer text and its numbered citations.
+
+Takes the chosen units, part by part, and the documents mapping; gives text in the question's
+language whose every point is a verbatim quote followed by its marker, attributed exactly
+("According to the Global Times editorial, as quoted in the article: ..."), a document that is not
+the briefing article named by its own title, and each part the sources do not cover said to be
+uncovered. The text stays within `max_chars`: points are added in order of importance until the
+next would not fit (each covered part keeps its first point).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.engine.units import Unit
+
+REFUSALS = {
+    "en": "The sources do not say. None of the ingested documents covers this question.",
+    "zh": "资料中没有提到这一点。已收录的文件都没有涉及这个问题。",
+    "ru": "В источниках об этом не говорится. Ни один из загруженных документов не касается этого вопроса.",
+}
+_UNCOVERED = {
+    "en": "The sources do not say: {part}",
+    "zh": "资料中没有提到：{part}",
+    "ru": "В источниках не говорится: {part}",
+}
+_LEADS = {
+    # (the briefing article, a source as quoted in it, a source's own text, another document)
+    "en": ("The article says: ", "According to {label}, as quoted in the article: ", "According to {label}: ",
+           "“{title}” says: "),
+    "zh": ("文章写道：", "据文章引用的{label}：", "据{label}：", "《{title}》写道："),
+    "ru": ("В статье говорится: ", "По словам источника «{label}» (цитируется в статье): ",
+           "Согласно источнику «{label}»: ", "В документе «{title}» говорится: "),
+}
+
+
+@dataclass
+class Point:
+    unit: Unit
+    slot: int
+    label: str = ""
+
+
+def _original_outlet(unit: Unit, documents: dict[str, dict[str, Any]], lang: str) -> str | None:
+    """How a Chinese or Russian answer names a span's source: by the outlet's own name when it is
+    in the answer's language (《环球时报》, «Известия»), else by the English label."""
+    from ingest.text import detect_language
+
+    if not unit.attributed_to or lang not in ("zh", "ru"):
+        return unit.attributed_to
+    for meta in documents.values():
+        if meta.get("source_id") == unit.source_id and meta.get("outlet_original"):
+            original = str(meta["outlet_original"])
+            if detect_language(original) == lang:
+                return f"《{original}》" if lang == "zh" else original
+            break
+    return unit.attributed_to
+
+
+def lead(unit: Unit, documents: dict[str, dict[str, Any]], lang: str) -> str:
+    article, via_article, direct, other = _LEADS.get(lang, _LEADS["en"])
+    meta = documents.get(unit.doc_id, {})
+    kind = meta.get("kind")
+    label = _original_outlet(unit, documents, lang)
+    if label:
+        return (via_article if kind in {"article", "quoted excerpt"} else direct).format(label=label)
+    if kind == "article":
+        return article
+    return other.format(title=str(meta.get("title") or unit.doc_id))
+
+
+def uncovered(part: str, lang: str) -> str:
+    return _UNCOVERED.get(lang, _UNCOVERED["en"]).format(part=part.strip())
+
+
+def compose(slots: list[tuple[str, list[Unit], str]], documents: dict[str, dict[str, Any]], lang: str,
+            max_chars: int) -> tuple[str, list[tuple[int, Unit]]]:
+    """`slots`: (label, units in order of importance, uncovered reason). Points are kept in that
+    order while they fit and quoted in document order. Gives the text and (n, unit)."""
+    markers: dict[tuple[str, int], int] = {}
+    cited: list[tuple[int, Unit]] = []
+
+    def marker(unit: Unit) -> int:
+        key = (unit.doc_id, unit.start)
+        if key not in markers:
+            markers[key] = len(cited) + 1
+            cited.append((markers[key], unit))
+        return markers[key]
+
+    # A unit that answers two parts (one sentence saying what Russia lacks and what it has) is
+    # quoted once: later parts keep only what earlier ones did not already quote.
+    seen: set[tuple[str, int]] = set()
+    deduped: list[tuple[str, list[Unit], str]] = []
+    for label, units, why in slots:
+        fresh = [u for u in units if (u.doc_id, u.start) not in seen]
+        seen.update((u.doc_id, u.start) for u in units)
+        if units and not why and not fresh:
+            continue
+        deduped.append((label, fresh, why))
+    slots = deduped
+    # Which points fit: each covered slot's first unit, then the rest slot by slot.
+    keep: list[set[int]] = [set() for _ in slots]
+    used = 0
+    order = [(i, 0) for i, (_, units, why) in enumerate(slots) if units and not why]
+    order += [(i, j) for i, (_, units, why) in enumerate(slots) if not why for j in range(1, len(units))]
+    for i, j in order:
+        label, units, _ = slots[i]
+        cost = len(units[j].text) + 8
+        if j == 0:
+            cost += len(lead(units[j], documents, lang)) + (len(label) + 2 if label else 0)
+        else:
+            cost += len(lead(units[j], documents, lang)) // 2  # shown unless a neighbour has the same
+        if j > 0 and used + cost > max_chars:
+            continue
+        keep[i].add(j)
+        used += cost
+    lines: list[str] = []
+    multi = len(slots) > 1
+    for i, (label, units, why) in enumerate(slots):
+        if why or not units:
+            lines.append(uncovered(label, lang))
+            continue
+        pieces: list[str] = []
+        previous_lead = None
+        for j, unit in sorted(enumerate(units), key=lambda ju: (ju[1].doc_id, ju[1].start)):
+            if j not in keep[i]:
+                continue
+            this_lead = lead(unit, documents, lang)
+            # One lead for a run of points from the same speaker.
+            shown = this_lead if this_lead != previous_lead else ""
+            previous_lead = this_lead
+            pieces.append(f"{shown}{unit.text.strip()} [{marker(unit)}]")
+        head = f"{label.strip().rstrip('?？')}: " if multi and label else ""
+        if len(pieces) == 1 or multi:
+            lines.append(head + " ".join(pieces))
+        else:
+            lines.append(pieces[0])
+            lines.extend(f"- {p}" for p in pieces[1:])
+    return "\n".join(lines), cited

@@ -1,0 +1,180 @@
+"""The offline answerer, step by step: question analysis -> answer plan -> evidence selection ->
+composition. The LLM answerer is handed the same plan (service/chain.py) and verified against it.
+
+Takes the question (and the latest turn of a conversation), the passages retrieved for it, a way to
+search again for each part of a multi-part question, and the documents mapping; gives an `Answer`:
+text, the units it cites in marker order, whether it is a refusal, and the plan it followed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.engine.analysis import Analysis, Part, analyse, topical
+from service.engine.compose import REFUSALS, compose, uncovered
+from service.engine.plan import Plan, Planner, Slot
+from service.engine.registry import articles, sources, summary
+from service.engine.units import Unit, UnitCache
+
+Search = Callable[[str], tuple[list[Any], Any]]
+
+
+@dataclass
+class Answer:
+    text: str
+    cited: list[tuple[int, Unit]]
+    refused: bool
+    kind: str
+    answerability: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[tuple[str, list[Unit]]] = field(default_factory=list)
+    """Per part: its text and the units chosen for it (what the LLM answerer is shown)."""
+    pool: list[Unit] = field(default_factory=list)
+    """Every candidate unit that was scored, best first: what an LLM sentence may be verified against."""
+
+
+class Engine:
+    def __init__(self, embedder: Any, store: Any, settings: Any) -> None:
+        self.settings = settings
+        self.units = UnitCache(store)
+        self.planner = Planner(
+            embedder, self.units, floor=settings.refusal_threshold, max_chars=settings.answer_max_chars,
+            max_points=settings.max_citations + 1,
+        )
+
+    def answer(self, question: str, focus: str | None, query: str, vector: Any, passages: list[Any],
+               documents: dict[str, dict[str, Any]], search: Search, lang: str) -> Answer:
+        asked = focus or question
+        analysis = analyse(asked, lang)
+        max_chars = self.settings.answer_max_chars
+        if analysis.kind == "sources":
+            answer = self._sources(analysis, documents, passages)
+            if answer is not None:
+                return answer
+        labels, outlets = _labels(documents)
+        named = self.planner.named_source(analysis, labels, outlets)
+        if analysis.kind == "summary":
+            if named or not topical(analysis.question):
+                answer = self._summary(analysis, documents, passages, named)
+                if answer is not None:
+                    return answer
+            # "Summarise what the article says about X": the points about X, as many as fit.
+            analysis.kind = "list"
+        slots: list[Slot] = []
+        withheld_total = 0
+        pool: dict[tuple[str, int], Any] = {}
+        for i, part in enumerate(analysis.parts):
+            context = ""
+            if len(analysis.parts) == 1:
+                part_passages, part_vector, part_text = passages, vector, query
+            else:
+                part_text = _part_query(part, analysis, query if focus else "")
+                # A later part may point back ("the limits of that role"): the first part is its context.
+                context = analysis.parts[0].label if i > 0 and not part.side else ""
+                part_passages, part_vector = search(f"{part_text} {context}".strip())
+                part_passages = _merge(part_passages, passages)
+            cands, withheld = self.planner.candidates(part_passages, documents)
+            withheld_total += withheld
+            near = {(c.unit.doc_id, c.unit.paragraph) for slot in slots for c in slot.chosen} if part.side else None
+            ranked = self.planner.score(part_text, part_vector, cands, analysis, part, named,
+                                        focus=focus if len(analysis.parts) == 1 else None,
+                                        context=context, near=near)
+            for s in ranked:
+                pool.setdefault((s.unit.doc_id, s.unit.index), s)
+            slot = Slot(part)
+            self.planner.fill(slot, ranked, analysis, documents, focus if len(analysis.parts) == 1 else None)
+            slots.append(slot)
+        plan = Plan(analysis, slots)
+        if withheld_total:
+            plan.notes.append(f"left out {withheld_total} sentence(s) of the retrieved passages that read as "
+                              "instructions to the assistant")
+        ranked_pool = [s.unit for s in sorted(pool.values(), key=lambda s: -s.score)]
+        parts = [{"text": s.part.text, "covered": not s.uncovered, "why": s.uncovered or None} for s in slots]
+        if plan.refused:
+            return Answer(REFUSALS.get(lang, REFUSALS["en"]), [], True, analysis.kind, plan.answerability,
+                          notes=[*plan.notes, *(s.uncovered for s in slots)], parts=parts, pool=ranked_pool)
+        multi = len(slots) > 1
+        rows = [(s.part.label if multi else "", [c.unit for c in s.chosen], s.uncovered) for s in slots]
+        text, cited = compose(rows, documents, lang, max_chars)
+        notes = [*plan.notes] + [f"not covered: {s.part.text} ({s.uncovered})" for s in slots if s.uncovered]
+        return Answer(text, cited, False, analysis.kind, plan.answerability, notes=notes, parts=parts,
+                      evidence=[(s.part.text, [c.unit for c in s.chosen]) for s in slots if not s.uncovered],
+                      pool=ranked_pool)
+
+    # -- questions about the briefing itself ----------------------------------------------------
+    def _target_article(self, documents: dict[str, dict[str, Any]], passages: list[Any]) -> str | None:
+        ids = articles(documents)
+        for p in passages:
+            if p.doc_id in ids:
+                return str(p.doc_id)
+            cited_in = documents.get(p.doc_id, {}).get("cited_in")
+            if cited_in in ids:
+                return str(cited_in)
+        return ids[0] if ids else None
+
+    def _sources(self, analysis: Analysis, documents: dict[str, dict[str, Any]], passages: list[Any]) -> Answer | None:
+        article = self._target_article(documents, passages)
+        intro, items = sources(analysis.question, analysis.lang, documents, self.units, article)
+        if not items:
+            return None
+        markers: dict[tuple[str, int], int] = {}
+        cited: list[tuple[int, Unit]] = []
+        lines = [intro]
+        for item in items:
+            key = (item.unit.doc_id, item.unit.start)
+            if key not in markers:
+                markers[key] = len(cited) + 1
+                cited.append((markers[key], item.unit))
+            lines.append(f"- {item.text} [{markers[key]}]")
+        units = [u for _, u in cited]
+        return Answer("\n".join(lines), cited, False, "sources", 1.0, parts=[{"text": analysis.question, "covered": True, "why": None}],
+                      evidence=[(analysis.question, units)], pool=units)
+
+    def _summary(self, analysis: Analysis, documents: dict[str, dict[str, Any]], passages: list[Any],
+                 named: str | None) -> Answer | None:
+        article = self._target_article(documents, passages)
+        if named:
+            # "Summarise the X analysis": what the article reports of X.
+            doc = self.units.get(article, documents) if article else None
+            units = [u for u in doc.units if u.attributed_to == named] if doc else []
+            if doc is None or not units:
+                return None
+            picked = summary(doc, self.planner, analysis.count or 3, units)
+        else:
+            target = article or (passages[0].doc_id if passages else None)
+            doc = self.units.get(target, documents) if target else None
+            if doc is None:
+                return None
+            picked = summary(doc, self.planner, analysis.count)
+        if not picked:
+            return None
+        text, cited = compose([("", picked, "")], documents, analysis.lang, self.settings.answer_max_chars)
+        return Answer(text, cited, False, "summary", 1.0, parts=[{"text": analysis.question, "covered": True, "why": None}],
+                      evidence=[(analysis.question, picked)], pool=picked)
+
+
+def _labels(documents: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    labels: dict[str, str] = {}
+    for meta in documents.values():
+        if meta.get("kind") in {"quoted excerpt", "cited source"} and meta.get("label"):
+            label = str(meta["label"])
+            labels[label] = "|".join(str(meta[k]) for k in ("outlet", "outlet_original") if meta.get(k))
+    return sorted(labels), labels
+
+
+def _part_query(part: Part, analysis: Analysis, context: str) -> str:
+    """A part searched on its own keeps what the whole question is about: its named source and
+    subject ("what does it still have" after "according to X, what does Russia lack")."""
+    extra = " ".join(x for x in (analysis.named, analysis.subject, context) if x and x not in part.text)
+    return f"{part.text} {extra}".strip()
+
+
+def _merge(first: list[Any], second: list[Any]) -> list[Any]:
+    seen = {p.chunk_id for p in first}
+    return first + [p for p in second if p.chunk_id not in seen]
+
+
+__all__ = ["Answer", "Engine", "uncovered"]

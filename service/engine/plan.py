@@ -1,0 +1,415 @@
+"""The answer plan: one slot per part of the question, each filled from the best evidence for it, or
+marked uncovered with the reason.
+
+Takes an `Analysis`, the passages retrieved for each part and the documents mapping; gives a
+`Plan`. Evidence is chosen in units (sentences or clauses of whole documents, see `units.py`):
+
+1. every unit of the retrieved passages is scored against the part: the fixed-weight share of the
+   part's terms it holds (`salience.py`), its embedding similarity, its passage's rank; a unit of
+   the source the question names gains, a unit of another source does not join;
+2. the best unit must hold what the part asks for: its answer type (a number for "how many", a
+   name for "who"), its rarer terms (in the unit, its paragraph or its source's name), the actor
+   when the question asks what someone said or did, and a score over a fixed floor;
+3. the best unit brings what it needs to be read: the sentences an announcement introduces
+   ("several reasons why ..."), the sentence a continuation reads on from ("Such instances ...");
+4. runners-up join while they score nearly as well and add something new, within the length an
+   analyst reads at a glance; everything is cited in document order.
+
+Nothing here depends on what else the store holds: weights are fixed, floors are absolute.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from service.engine.analysis import Analysis, Part, holds_type
+from service.engine.salience import coverage, matches, term_weights
+from service.engine.units import ANNOUNCES, CONTINUES, REFERS_BACK, DocUnits, Unit, UnitCache
+
+# A noun this rare (Zipf 4 or less) names a specific concept ("sanctions", "warships"), which an
+# answer mentions; commoner ones ("countries", "reasons", "steps") are categories answered by instances.
+SPECIFIC_WEIGHT = 3.0
+_ASKED = re.compile(
+    r"^\W*(?:what|which|how many|how much)\s+(?P<phrase>(?:[\w’'-]+\s+){0,3}?)(?=(?:does|do|did|is|are|was|were|has|"
+    r"have|had|can|could|will|would|should|took|take|were)\b)",
+    re.IGNORECASE,
+)
+
+
+def asked_terms(question: str) -> list[str]:
+    m = _ASKED.search(question)
+    return sorted(_tokens(m.group("phrase"))) if m else []
+
+
+# A capitalised word inside an English question (not its first word): a name.
+_NAMES = re.compile(r"(?<=[\w,;:’'\"”)]\s)[A-Z][\w’'.-]*")
+# Cues that a sentence reports what its subject said, thought or did.
+_STANCE = re.compile(
+    r"\b(?:said|says|say|argu\w+|wrote|writes|conclud\w+|intoned|explain\w*|suggest\w*|emphasi[sz]\w*|"
+    r"not\w*|prais\w*|call\w*|warn\w*|claim\w*|insist\w*|stat\w+|declar\w+|announc\w+|indicat\w+|react\w*|"
+    r"respond\w*|propos\w*|offer\w*|recommend\w*|view\w*|consider\w*|believ\w*|gave|give|giving|headlines?|"
+    r"interpretations?|appraisal|assessments?|opted|decid\w+|favou?r\w*|threaten\w*|did not miss)\b|[:,]\s*[“«\"„]",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Scored:
+    unit: Unit
+    passage: int
+    lexical: float = 0.0
+    dense: float = 0.0
+    score: float = 0.0
+    named: bool = False
+
+
+@dataclass
+class Slot:
+    part: Part
+    chosen: list[Scored] = field(default_factory=list)
+    best: float = 0.0
+    uncovered: str = ""
+    """Why the sources do not answer this part; empty when they do."""
+
+
+@dataclass
+class Plan:
+    analysis: Analysis
+    slots: list[Slot]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def covered(self) -> list[Slot]:
+        return [s for s in self.slots if not s.uncovered]
+
+    @property
+    def refused(self) -> bool:
+        return not self.covered
+
+    @property
+    def answerability(self) -> float:
+        return max((s.best for s in self.slots), default=0.0)
+
+
+@dataclass
+class Planner:
+    """Chooses evidence; its numbers are settings (docs/configuration.md), calibrated in docs/quality.md."""
+
+    embedder: Any
+    units: UnitCache
+    floor: float = 0.32
+    lexical_weight: float = 0.6
+    dense_weight: float = 0.4
+    cross_lexical_weight: float = 0.25
+    rank_weight: float = 0.04
+    source_bonus: float = 0.12
+    max_points: int = 4
+    max_chars: int = 700
+    ratio: float = 0.85
+    source_match: float = 0.45
+    source_margin: float = 0.15
+    _vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    # -- vectors ------------------------------------------------------------------------------
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            if len(self._vectors) > 50_000:
+                self._vectors.clear()
+            for text, vec in zip(missing, self.embedder.embed_documents(missing), strict=True):
+                self._vectors[text] = np.asarray(vec, dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+
+    # -- candidates ---------------------------------------------------------------------------
+    def candidates(self, passages: list[Any], documents: dict[str, dict[str, Any]]) -> tuple[list[tuple[Unit, int]], int]:
+        """The units of the retrieved passages with their passage's rank, and how many sentences
+        were withheld because they read as instructions to the assistant (service/guard.py): such a
+        sentence is never an answer span; the clean sentences of a unit that holds one stay usable."""
+        import dataclasses
+
+        from service.guard import is_suspicious, usable_parts
+
+        out: list[tuple[Unit, int]] = []
+        withheld = 0
+        seen: set[tuple[str, int]] = set()
+        for rank, passage in enumerate(passages):
+            doc = self.units.get(passage.doc_id, documents)
+            if doc is None:
+                continue
+            for unit in doc.at(passage.start, passage.end):
+                key = (unit.doc_id, unit.index)
+                if key in seen or not unit.usable:
+                    continue
+                seen.add(key)
+                if not is_suspicious(unit.text):
+                    out.append((unit, rank))
+                    continue
+                parts = usable_parts(unit.text)
+                withheld += 1
+                for s, e in parts:
+                    out.append((dataclasses.replace(unit, start=unit.start + s, end=unit.start + e,
+                                                    text=unit.text[s:e]), rank))
+        return out, withheld
+
+    def score(self, part_text: str, vector: Any, cands: list[tuple[Unit, int]], analysis: Analysis,
+              part: Part, named: str | None, focus: str | None = None, context: str = "",
+              near: set[tuple[str, int]] | None = None) -> list[Scored]:
+        """Best first. `context`: words of the question outside this part (an earlier part that
+        "that role" points back to), weighed at half. `near`: paragraphs holding the other side of
+        a comparison, where writers set the contrasting view."""
+        weights = term_weights(part_text)
+        for t, w in term_weights(context).items():
+            weights.setdefault(t, 0.5 * w)
+        if focus:
+            # The latest turn of a conversation says what is asked now; earlier turns give context.
+            for t, w in term_weights(focus).items():
+                weights[t] = max(weights.get(t, 0.0), w * 1.5)
+        if analysis.kind == "reasons":
+            # A "why" question ends on what it asks the reason for ("... long overdue?"): English puts
+            # the new information last.
+            content = [t for t, w in weights.items() if w >= 1.0 and not t.isdigit()]
+            for t in content[-2:]:
+                weights[t] *= 1.5
+        for t in asked_terms(part.text):
+            # "What path ...": the thing asked for is what the answer is about.
+            if t in weights:
+                weights[t] *= 2.0
+        if analysis.named:
+            # "According to X" names where to look, not what is asked.
+            for t in term_weights(analysis.named):
+                if t in weights:
+                    weights[t] *= 0.3
+        if not cands:
+            return []
+        sims = self.vectors([u.text for u, _ in cands]) @ np.asarray(vector, dtype=np.float32)
+        side = term_weights(part.side) if part.side else {}
+        # Who is asked about: the subject of "what did X say", or one side of a comparison of views.
+        subject = part.side or part.subject
+        # The question's rarest word is what it turns on ("why ... long overdue"): a sentence holding
+        # it is closer to the answer than one that only shares the topic.
+        pivot = _pivot(weights)
+        out = []
+        for (unit, rank), sim in zip(cands, sims, strict=True):
+            label_tokens = _label_tokens(unit)
+            lexical = coverage(weights, set(unit.tokens) | label_tokens)
+            same = unit.lang == analysis.lang
+            s = Scored(unit, rank, lexical, float(sim))
+            mixed = self.lexical_weight * lexical + (1 - self.lexical_weight) * float(sim)
+            if not same:
+                # Across languages the words rarely meet; the meaning carries the score, unless words
+                # do meet (a name, a role word such as 副标题).
+                mixed = max(mixed, self.cross_lexical_weight * lexical + (1 - self.cross_lexical_weight) * float(sim))
+            s.score = mixed + self.rank_weight / (1 + rank)
+            if pivot and matches(pivot, set(unit.tokens)):
+                s.score += 0.08
+            if part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
+                s.score *= 0.5
+            if side and same and coverage(side, set(unit.tokens) | label_tokens) < 0.5:
+                s.score *= 0.6
+            if unit.heading and analysis.kind not in {"summary", "factoid", "describe"}:
+                s.score *= 0.8
+            if subject and not _acts(subject, unit):
+                # Asked what X said or did: a sentence where X does not speak or act is background.
+                s.score *= 0.75
+            if near and (unit.doc_id, unit.paragraph) in near:
+                s.score += 0.08
+            if named and unit.attributed_to == named:
+                s.named = True
+                s.score += self.source_bonus
+            out.append(s)
+        return sorted(out, key=lambda s: -s.score)
+
+    # -- the named source -----------------------------------------------------------------------
+    def named_source(self, analysis: Analysis, labels: list[str], outlets: dict[str, str]) -> str | None:
+        """The label of the source the question names, by its words ("the Northeast Asia Forum
+        analysis"), or after "according to X" by meaning and spelling, so a Chinese or Russian name
+        finds the English label; None when no label is clearly the one."""
+        from service.engine.spelling import spelled_alike
+
+        if not labels:
+            return None
+        q_tokens = set(_tokens(analysis.question))
+        best_lex, best_label = 0.0, None
+        for label in labels:
+            # The label or the outlet's name, in English or in its own language, named in full.
+            for name in (label, *outlets.get(label, "").split("|")):
+                words = _tokens(name) - _GENERIC_LABEL
+                if words:
+                    share = sum(1 for w in words if w in q_tokens) / len(words)
+                    if share > best_lex:
+                        best_lex, best_label = share, label
+        if best_lex >= 0.6:
+            return best_label
+        phrase = analysis.named
+        if not phrase:
+            return None
+        named = np.asarray(self.embedder.embed_query(phrase), dtype=np.float32)
+        texts = [f"{label} {outlets.get(label, '').replace('|', ' ')}".strip() for label in labels]
+        sims = self.vectors(texts) @ named
+        sims = sims + 0.5 * np.asarray([spelled_alike(phrase, t) for t in texts])
+        order = np.argsort(-sims)
+        best = float(sims[order[0]])
+        runner_up = float(sims[order[1]]) if len(labels) > 1 else -1.0
+        if best >= self.source_match and best - runner_up >= self.source_margin:
+            return labels[int(order[0])]
+        return None
+
+    # -- filling a slot ---------------------------------------------------------------------------
+    def fill(self, slot: Slot, ranked: list[Scored], analysis: Analysis, documents: dict[str, dict[str, Any]],
+             focus: str | None = None) -> None:
+        part = slot.part
+        if not ranked:
+            slot.uncovered = "nothing relevant was retrieved"
+            return
+        best = ranked[0]
+        slot.best = best.score
+        problem = self.check(best, ranked, part, analysis, documents, focus)
+        if problem:
+            slot.uncovered = problem
+            return
+        doc = self.units.get(best.unit.doc_id, documents)
+        chosen = [best]
+        by_unit = {(s.unit.doc_id, s.unit.index): s for s in ranked}
+
+        def scored(unit: Unit) -> Scored:
+            return by_unit.get((unit.doc_id, unit.index)) or Scored(unit, best.passage)
+
+        if doc is not None:
+            # A sentence that points back is read with the one it points to.
+            prev = doc.neighbour(best.unit, -1)
+            if REFERS_BACK.search(best.unit.text) and prev is not None and prev.usable and not prev.heading:
+                chosen.append(scored(prev))
+            # An announcement brings what it announces; a reason or a piece of evidence follows the
+            # claim it supports, so a "why" or "what evidence" answer reads on while the text does.
+            announces = bool(ANNOUNCES.search(best.unit.text))
+            if announces or analysis.kind in {"reasons", "list"}:
+                nxt = doc.neighbour(best.unit, 1)
+                taken = 0
+                while nxt is not None and taken < 3 and nxt.usable and not nxt.heading:
+                    first = taken == 0 and (announces or analysis.kind == "reasons")
+                    if not (first or announces or CONTINUES.search(nxt.text)):
+                        break
+                    chosen.append(scored(nxt))
+                    taken += 1
+                    nxt = doc.neighbour(nxt, 1)
+        limit = self.max_points if not analysis.multi else 2
+        named = any(s.named for s in ranked)
+        # Asked what someone said or did, every statement of theirs that is nearly as close belongs.
+        ratio = self.ratio - 0.15 if part.subject and not part.side else self.ratio
+        for cand in ranked[1:]:
+            if len(chosen) >= limit or cand.score < ratio * best.score:
+                break
+            if named and cand.unit.attributed_to and not cand.named:
+                continue  # asked what X says, another source's words are not the answer
+            actor = part.side or part.subject
+            if actor and not _acts(actor, cand.unit):
+                continue
+            if any(_same_point(cand.unit, c.unit) for c in chosen):
+                continue
+            chosen.append(cand)
+        # In order of importance (best first); composition quotes them in document order.
+        slot.chosen = chosen
+
+    def check(self, best: Scored, ranked: list[Scored], part: Part, analysis: Analysis,
+              documents: dict[str, dict[str, Any]], focus: str | None) -> str:
+        """Why the best evidence does not answer the part, or "" when it does."""
+        unit = best.unit
+        if part.answer_type == "number" and not any(holds_type("number", s.unit.text) for s in ranked[:10]):
+            return "the question asks for a number and no retrieved passage gives one"
+        if part.answer_type == "day" and not any(holds_type("day", s.unit.text) for s in ranked[:10]):
+            return "the question asks for a calendar date and no retrieved passage gives one"
+        if part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
+            wanted = {"person": "a name", "date": "a time", "year": "a year", "number": "a number",
+                      "day": "a calendar date"}[part.answer_type]
+            return f"the question asks for {wanted} and the best passage gives none"
+        if best.score < self.floor:
+            return f"the best passage scores {best.score:.2f}, under the floor {self.floor:.2f}"
+        if analysis.lang != "en" or unit.lang != "en":
+            return ""
+        doc = self.units.get(unit.doc_id, documents)
+        context = set(unit.tokens) | _label_tokens(unit)
+        if doc is not None:
+            for u in doc.paragraph(unit):
+                context |= u.tokens
+            context |= _tokens(f"{doc.meta.get('title', '')} {doc.meta.get('outlet', '')}")
+        # Names and numbers are never paraphrased: an answer about them mentions them, in the span,
+        # its paragraph or its source's name. Other words may be said otherwise; the floor weighs them.
+        asked = focus or part.text
+        weights = term_weights(asked)
+        names = {t for name in _NAMES.findall(asked) for t in _tokens(name)} - set(term_weights(analysis.named))
+        if part.side:
+            # A side of a comparison shares the question's topic; only its own words single it out.
+            names = {t for name in _NAMES.findall(f" {part.side}") for t in _tokens(name)}
+        missing = [t for t in weights if (t in names or t.isdigit()) and not matches(t, context)]
+        # The thing asked for ("What sanctions ...", "How many warships ..."), when it is a specific
+        # concept rather than a category its instances answer ("which countries", "what reasons").
+        missing += [t for t in asked_terms(asked) if weights.get(t, 0.0) >= SPECIFIC_WEIGHT
+                    and t not in missing and not matches(t, context)]
+        if missing:
+            return f"the best passage does not mention {', '.join(missing)}"
+        if part.subject and not _acts(part.subject, unit):
+            return f"the best passage does not say what {part.subject} said or did"
+        return ""
+
+
+# Words a source's label shares with many labels ("the X analysis", "the Y headline"): they do not
+# single a source out.
+_GENERIC_LABEL = frozenset({"analysi", "editori", "headlin", "apprais", "articl"})
+
+
+def _pivot(weights: dict[str, float]) -> str | None:
+    content = {t: w for t, w in weights.items() if not t.isdigit() and w >= SPECIFIC_WEIGHT}
+    return max(content, key=content.__getitem__) if content else None
+
+
+@lru_cache(maxsize=1)
+def _ROLE_TOKENS() -> frozenset[str]:  # noqa: N802 - a constant built on first use
+    from service.engine.units import ROLE_WORDS
+
+    return frozenset(_tokens(" ".join(ROLE_WORDS.values())))
+
+
+def _tokens(text: str) -> set[str]:
+    from ingest.text import tokenize
+
+    return set(tokenize(text))
+
+
+def _label_tokens(unit: Unit) -> set[str]:
+    return _tokens(unit.attributed_to) if unit.attributed_to else set()
+
+
+def _same_point(a: Unit, b: Unit) -> bool:
+    if a.doc_id == b.doc_id and a.start < b.end and b.start < a.end:
+        return True
+    small, large = (a, b) if len(a.tokens) <= len(b.tokens) else (b, a)
+    return bool(small.tokens) and len(small.tokens & large.tokens) >= 0.8 * len(small.tokens)
+
+
+def _acts(subject: str, unit: Unit) -> bool:
+    """Whether the unit reports its subject saying, thinking or doing something: most of the
+    subject's words (by weight) stand before a cue of speech or stance, or name the source the
+    unit is attributed to."""
+    from ingest.text import tokenize
+
+    weights = {t: w for t, w in term_weights(subject).items() if w >= 1.0 and t not in _ROLE_TOKENS()}
+    if not weights:
+        return True  # "the author", "the article", "the subtitle": the article itself speaks
+    total = sum(weights.values())
+
+    def share(tokens: set[str]) -> float:
+        return sum(w * matches(t, tokens) for t, w in weights.items()) / total
+
+    if unit.attributed_to and share(set(tokenize(unit.attributed_to))) >= 0.5:
+        return True
+    text = unit.text
+    return any(share(set(tokenize(text[: cue.start()]))) >= 0.5 for cue in _STANCE.finditer(text))
+
+
+def doc_units(planner: Planner, doc_id: str, documents: dict[str, dict[str, Any]]) -> DocUnits | None:
+    return planner.units.get(doc_id, documents)

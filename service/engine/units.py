@@ -1,0 +1,213 @@
+"""A document as the answerer reads it: its sentences (units) in order, each with its paragraph,
+its keyword tokens, the source it quotes and the role it plays (title, subtitle, photo caption).
+
+Takes a document id; gives `DocUnits`, cached for as long as the store's documents mapping is the
+same object (the searcher hands out one per store generation). Answers need a sentence's
+neighbours ("several reasons" is followed by the reasons; "Such instances..." continues the
+sentence before), which a retrieved chunk may cut off, so units cover whole documents.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.spans import overlaps
+
+MAX_QUOTE_CHARS = 400
+# A fragment shorter than this (a photo credit, a dangling clause) is cited with its neighbour.
+MIN_QUOTE_CHARS = 60
+
+# What a span is in its document, in words a question in any of the three languages may use for it
+# ("the photo" finds the caption, "副标题" the subtitle).
+ROLE_WORDS = {
+    "title": "title headline 标题 题目 заголовок заголовке название называется",
+    "subtitle": "subtitle 副标题 подзаголовок подзаголовке",
+    "photo caption": "photo picture image caption 照片 图片 配图 说明 фото фотография снимок подпись",
+}
+
+
+@dataclass
+class Unit:
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    paragraph: int
+    tokens: frozenset[str]
+    lang: str
+    attributed_to: str | None = None
+    source_id: str = ""
+    role: str = ""
+    """Words naming what the span is in its document (title, subtitle, photo caption)."""
+    heading: bool = False
+    """A title, subtitle or caption: a line of its own, not a sentence of the argument."""
+    usable: bool = True
+    """False for a document's header or a stray word: never an answer span."""
+
+
+@dataclass
+class DocUnits:
+    doc_id: str
+    text: str
+    meta: dict[str, Any]
+    units: list[Unit] = field(default_factory=list)
+
+    def at(self, start: int, end: int) -> list[Unit]:
+        return [u for u in self.units if u.start < end and start < u.end]
+
+    def neighbour(self, unit: Unit, step: int) -> Unit | None:
+        j = unit.index + step
+        if 0 <= j < len(self.units) and self.units[j].paragraph == unit.paragraph:
+            return self.units[j]
+        return None
+
+    def paragraph(self, unit: Unit) -> list[Unit]:
+        return [u for u in self.units if u.paragraph == unit.paragraph]
+
+
+def json_spans(value: Any) -> list[Any]:
+    try:
+        return list(json.loads(value or "[]"))
+    except (TypeError, ValueError):
+        return []
+
+
+def split_units(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, paragraph): sentences, long ones cut into clauses, short fragments joined to a
+    neighbour within their paragraph while the quote stays citable."""
+    from ingest.text import split_clauses, split_paragraphs, split_sentences
+
+    out: list[tuple[int, int, int]] = []
+    for p, (ps, pe) in enumerate(split_paragraphs(text)):
+        spans: list[tuple[int, int]] = []
+        for s, e in split_sentences(text, ps, pe):
+            spans.extend(split_clauses(text, s, e, MAX_QUOTE_CHARS))
+        merged: list[tuple[int, int]] = []
+        for s, e in spans:
+            if merged and (e - s < MIN_QUOTE_CHARS or merged[-1][1] - merged[-1][0] < MIN_QUOTE_CHARS) \
+                    and e - merged[-1][0] <= MAX_QUOTE_CHARS:
+                merged[-1] = (merged[-1][0], e)
+                continue
+            merged.append((s, e))
+        out.extend((s, e, p) for s, e in merged)
+    return out
+
+
+def quote_spans(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str, str]]]:
+    """For each article, the spans that quote or report a cited source: (start, end, label, source_id)."""
+    out: dict[str, list[tuple[int, int, str, str]]] = {}
+    for meta in documents.values():
+        if meta.get("kind") != "quoted excerpt" or not meta.get("cited_in"):
+            continue
+        label = str(meta.get("label") or meta.get("title") or meta.get("source_id"))
+        for start, end in json_spans(meta.get("quote_spans")):
+            out.setdefault(str(meta["cited_in"]), []).append((int(start), int(end), label, str(meta.get("source_id"))))
+    return out
+
+
+def role_words(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str]]]:
+    """For each document with roles: (start, end, words naming the role in en/zh/ru)."""
+    out: dict[str, list[tuple[int, int, str]]] = {}
+    for doc_id, meta in documents.items():
+        for start, end, role in json_spans(meta.get("role_spans")):
+            out.setdefault(doc_id, []).append((int(start), int(end), ROLE_WORDS.get(str(role), str(role))))
+    return out
+
+
+class UnitCache:
+    """Documents split into units, rebuilt for a document when the documents mapping changes."""
+
+    def __init__(self, store: Any, max_docs: int = 256) -> None:
+        self.store = store
+        self.max_docs = max_docs
+        self._documents: Any = None
+        self._quotes: dict[str, list[tuple[int, int, str, str]]] = {}
+        self._docs: OrderedDict[str, DocUnits] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, doc_id: str, documents: dict[str, dict[str, Any]]) -> DocUnits | None:
+        with self._lock:
+            if documents is not self._documents:
+                self._documents = documents
+                self._quotes = quote_spans(documents)
+                self._docs.clear()
+            cached = self._docs.get(doc_id)
+            if cached is not None:
+                self._docs.move_to_end(doc_id)
+                return cached
+        meta = documents.get(doc_id)
+        if meta is None:
+            return None
+        try:
+            record = self.store.get_document(doc_id)
+        except Exception:  # a document deleted since the mapping was read: nothing to read
+            return None
+        built = self._build(doc_id, record.text, dict(record.metadata or meta))
+        with self._lock:
+            if documents is self._documents:
+                self._docs[doc_id] = built
+                while len(self._docs) > self.max_docs:
+                    self._docs.popitem(last=False)
+        return built
+
+    def quotes_for(self, doc_id: str) -> list[tuple[int, int, str, str]]:
+        return self._quotes.get(doc_id, [])
+
+    def _build(self, doc_id: str, text: str, meta: dict[str, Any]) -> DocUnits:
+        from ingest.text import detect_language, tokenize
+
+        body_start = int(meta.get("body_start", 0))
+        roles = [(int(s), int(e), ROLE_WORDS.get(str(r), str(r))) for s, e, r in json_spans(meta.get("role_spans"))]
+        quotes = self._quotes.get(doc_id, [])
+        kind = meta.get("kind")
+        own_label = str(meta.get("label") or meta.get("title") or "") if kind in {"quoted excerpt", "cited source"} else None
+        doc = DocUnits(doc_id, text, meta)
+        for i, (s, e, p) in enumerate(split_units(text)):
+            piece = text[s:e]
+            tokens = tokenize(piece)
+            role = " ".join(words for rs, re_, words in roles if overlaps((s, e), (rs, re_)))
+            unit = Unit(doc_id, i, s, e, piece, p, frozenset(tokens + tokenize(role)), detect_language(piece),
+                        role=role, heading=bool(role), source_id=str(meta.get("source_id") or ""))
+            unit.usable = s >= body_start and len(tokens) >= 3
+            if own_label is not None:
+                unit.attributed_to = own_label
+            else:
+                for qs, qe, label, sid in quotes:
+                    if overlaps((s, e), (qs, qe)):
+                        unit.attributed_to, unit.source_id = label, sid
+                        break
+            doc.units.append(unit)
+        return doc
+
+
+# A sentence that reads on from the one before: "Also, ...", "Such instances ...", "Still, ...".
+CONTINUES = re.compile(
+    r"^\W*(?:also|still|such|this|these|that|those|it|they|however|but|moreover|furthermore|in addition|"
+    r"indeed|yet|nonetheless|nevertheless|at the same time|likewise|similarly|second(?:ly)?|third(?:ly)?|"
+    r"finally|and|of course|in fact|for example|for instance)\b|"
+    r"^\W*(?:此外|另外|而且|但是|但|然而|这|这些|同时|其次|最后|并且|例如|事实上)|"
+    r"^\W*(?:также|кроме того|однако|но|это|эти|такие|такое|при этом|впрочем|тем не менее|во-вторых|"
+    r"в-третьих|наконец|и|например|действительно)(?![\w])",
+    re.IGNORECASE,
+)
+# A sentence that cannot be read alone: it points back ("Such instances ...", "This shift ...").
+REFERS_BACK = re.compile(
+    r"^\W*(?:such|this|these|that|those|it|its|they|their|he|she|his|her)\b|^\W*(?:这|这些|这种|其|它|他们|她们)|"
+    r"^\W*(?:это|эти|этот|эта|такие|такой|такое|он|она|они|их|его|её)(?![\w])",
+    re.IGNORECASE,
+)
+# A sentence that announces what the next ones list: "several reasons why ...", "три причины", "以下几点".
+ANNOUNCES = re.compile(
+    r"\b(?:several|many|a number of|a few|two|three|four|five|some|various|multiple|following|numerous)\s+"
+    r"(?:\w+\s+)?(?:reasons?|ways|factors|steps|causes|points|arguments|grounds|motives|problems|concerns|"
+    r"explanations|measures|options|conditions|lessons|implications|risks|benefits|interests)\b|:\s*$|"
+    r"几个|几点|以下|如下|[一二三四五两](?:个|点|条)(?:原因|方面|理由|因素)|"
+    r"(?:несколько|ряд|две|три|четыре|следующ\w*)\s+(?:\w+\s+)?(?:причин\w*|фактор\w*|шаг\w*|аргумент\w*|довод\w*)",
+    re.IGNORECASE,
+)
