@@ -542,7 +542,7 @@ def measure_size(
 
     def run_answer_new(q: str) -> None:
         nonlocal refusals
-        qa.scorer._cache.clear()  # a question never asked before: no sentence vectors cached
+        qa.engine.planner._vectors.clear()  # a question never asked before: no sentence vectors cached
         result = qa.ask(q)
         t["answer_new"].append(result.latency_ms)
         refusals += result.refused
@@ -570,7 +570,7 @@ def measure_size(
         started = time.perf_counter()
         qa.store.count_chunks()
         t["count"].append((time.perf_counter() - started) * 1000)
-        qa.scorer._cache.clear()
+        qa.engine.planner._vectors.clear()
         started = time.perf_counter()
         chain_steps(qa, item.question)
         t["steps"].append((time.perf_counter() - started) * 1000)
@@ -588,7 +588,7 @@ def profile_queries(qa: Any, questions: list[str], limit: int = 22) -> str:
         (
             "the chain's steps called directly (ask's runnables run them in worker threads, which cProfile "
             "does not see), new question",
-            lambda q: (qa.scorer._cache.clear(), chain_steps(qa, q)),
+            lambda q: (qa.engine.planner._vectors.clear(), chain_steps(qa, q)),
         ),
     ):
         profiler = cProfile.Profile()

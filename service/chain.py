@@ -104,6 +104,9 @@ class BriefingQA:
         tokenize("warm up 预热 прогрев")
         # wordfreq's tables and jieba's dictionary load on first use.
         term_weights("warm up 预热 прогрев")
+        from service.engine.salience import key_words
+
+        key_words("预热一下模型", "zh")
         split_sentences("Warm up. 预热。 Прогрев.")
         self._embedder.embed_documents(["warm up", "预热", "прогрев"])
         # The first vector query loads the HNSW index from disk.

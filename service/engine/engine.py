@@ -41,7 +41,8 @@ class Engine:
         self.settings = settings
         self.units = UnitCache(store)
         self.planner = Planner(
-            embedder, self.units, floor=settings.refusal_threshold, max_chars=settings.answer_max_chars,
+            embedder, self.units, floor=settings.refusal_threshold, cross_floor=settings.refusal_threshold_cross_lingual,
+            word_match=settings.word_match, max_chars=settings.answer_max_chars,
             max_points=settings.max_citations + 1,
         )
 

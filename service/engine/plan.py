@@ -113,6 +113,8 @@ class Planner:
     ratio: float = 0.85
     source_match: float = 0.45
     source_margin: float = 0.15
+    cross_floor: float = 0.25
+    word_match: float = 0.55
     _vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
     # -- vectors ------------------------------------------------------------------------------
@@ -193,6 +195,7 @@ class Planner:
         # The question's rarest word is what it turns on ("why ... long overdue"): a sentence holding
         # it is closer to the answer than one that only shares the topic.
         pivot = _pivot(weights)
+        numbers = {t for t in term_weights(part.text) if t.isdigit()}
         out = []
         for (unit, rank), sim in zip(cands, sims, strict=True):
             label_tokens = _label_tokens(unit)
@@ -207,6 +210,8 @@ class Planner:
             s.score = mixed + self.rank_weight / (1 + rank)
             if pivot and matches(pivot, set(unit.tokens)):
                 s.score += 0.08
+            if numbers and not numbers <= unit.tokens:
+                s.score *= 0.6
             if part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
                 s.score *= 0.5
             if side and same and coverage(side, set(unit.tokens) | label_tokens) < 0.5:
@@ -258,6 +263,32 @@ class Planner:
         if best >= self.source_match and best - runner_up >= self.source_margin:
             return labels[int(order[0])]
         return None
+
+    def check_across(self, part: Part, analysis: Analysis, unit: Unit, doc: DocUnits | None) -> str:
+        """A Chinese or Russian question over English evidence: its rarest words must have a
+        counterpart in meaning among the words of the span, its paragraph or its source's name
+        (制裁 ~ sanctions, солидарности ~ solidarity); the words cannot be compared as they are."""
+        from service.engine.salience import key_words
+
+        key = key_words(part.text, analysis.lang)
+        if not key:
+            return ""
+        # The span and its neighbours: enough to hold a paraphrase, few enough words to embed at once.
+        near = [doc.neighbour(unit, -1), unit, doc.neighbour(unit, 1)] if doc is not None else [unit]
+        texts = [u.text for u in near if u is not None]
+        texts += [unit.attributed_to or "", str(doc.meta.get("title", "")) if doc else "", unit.role]
+        joined = " ".join(texts)
+        # The article quotes its sources in their own words ([环球时报]): a word found as written is held.
+        held = {k for k in key if k.lower() in joined.lower()}
+        words = sorted({w.lower() for w in _ENGLISH_WORD.findall(joined)} - _EN_STOP())
+        rest = [k for k in key if k not in held]
+        if rest and words:
+            sims = self.vectors(rest) @ self.vectors(words).T
+            held |= {k for k, row in zip(rest, sims, strict=True) if float(row.max()) >= self.word_match}
+        share = sum(w for k, w in key.items() if k in held) / sum(key.values())
+        if share < 0.5:
+            return f"the best passage does not mention {', '.join(k for k in key if k not in held)}"
+        return ""
 
     # -- filling a slot ---------------------------------------------------------------------------
     def fill(self, slot: Slot, ranked: list[Scored], analysis: Analysis, documents: dict[str, dict[str, Any]],
@@ -327,11 +358,18 @@ class Planner:
             wanted = {"person": "a name", "date": "a time", "year": "a year", "number": "a number",
                       "day": "a calendar date"}[part.answer_type]
             return f"the question asks for {wanted} and the best passage gives none"
-        if best.score < self.floor:
-            return f"the best passage scores {best.score:.2f}, under the floor {self.floor:.2f}"
-        if analysis.lang != "en" or unit.lang != "en":
-            return ""
+        crossing = analysis.lang != unit.lang
+        floor = self.cross_floor if crossing else self.floor
+        asks_role = bool(unit.role) and bool(set(_tokens(part.text)) & set(_tokens(unit.role)))
+        if best.score < floor and not asks_role:
+            # A question about the title, subtitle or photo is answered by that span, however
+            # little else it shares with it.
+            return f"the best passage scores {best.score:.2f}, under the floor {floor:.2f}"
         doc = self.units.get(unit.doc_id, documents)
+        if crossing:
+            return self.check_across(part, analysis, unit, doc)
+        if analysis.lang != "en":
+            return ""
         context = set(unit.tokens) | _label_tokens(unit)
         if doc is not None:
             for u in doc.paragraph(unit):
@@ -345,7 +383,10 @@ class Planner:
         if part.side:
             # A side of a comparison shares the question's topic; only its own words single it out.
             names = {t for name in _NAMES.findall(f" {part.side}") for t in _tokens(name)}
-        missing = [t for t in weights if (t in names or t.isdigit()) and not matches(t, context)]
+        missing = [t for t in weights if t in names and not matches(t, context)]
+        # A number or year the question asks about constrains the span itself ("cargo in 2023" is
+        # not answered by the sentence about the 2018 target beside it).
+        missing += [t for t in weights if t.isdigit() and t not in unit.tokens]
         # The thing asked for ("What sanctions ...", "How many warships ..."), when it is a specific
         # concept rather than a category its instances answer ("which countries", "what reasons").
         missing += [t for t in asked_terms(asked) if weights.get(t, 0.0) >= SPECIFIC_WEIGHT
@@ -360,6 +401,16 @@ class Planner:
 # Words a source's label shares with many labels ("the X analysis", "the Y headline"): they do not
 # single a source out.
 _GENERIC_LABEL = frozenset({"analysi", "editori", "headlin", "apprais", "articl"})
+
+
+_ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z’'-]{2,}")
+
+
+@lru_cache(maxsize=1)
+def _EN_STOP() -> frozenset[str]:  # noqa: N802 - a constant built on first use
+    from ingest.text import _EN_STOPWORDS
+
+    return frozenset(_EN_STOPWORDS)
 
 
 def _pivot(weights: dict[str, float]) -> str | None:

@@ -138,3 +138,31 @@ def coverage(weights: dict[str, float], tokens: set[str]) -> float:
     if total <= 0:
         return 0.0
     return sum(w * matches(t, tokens) for t, w in weights.items()) / total
+
+
+_RU_WORD = re.compile(r"[А-Яа-яЁё-]{4,}")
+_ZH_WORD = re.compile("^[\u4e00-\u9fff]{2,}$")
+_QUESTION_WORDS = frozenset("""
+什么 哪些 哪个 哪里 为什么 如何 怎样 怎么 是否 有没有 多少 几个 一下 请问 请 列出 列举 说明 概括 总结 认为 提到 提及 文章 作者 这篇
+какие какой какая каких почему зачем когда сколько где который которые статья статье статьи автор автора
+говорится сказано пишет приводит упоминает считает называет
+""".split())
+
+
+def key_words(question: str, lang: str, min_weight: float = 2.3, top: int = 3) -> dict[str, float]:
+    """The rarest content words of a Chinese or Russian question (whole words, not index tokens),
+    for checking them against an English passage by meaning."""
+    if lang == "zh":
+        import jieba
+
+        words = [w for w in jieba.lcut(question) if _ZH_WORD.match(w)]
+    elif lang == "ru":
+        words = [w.lower() for w in _RU_WORD.findall(question)]
+    else:
+        return {}
+    weights = {w: weight_of(w, lang) for w in dict.fromkeys(words) if w not in _QUESTION_WORDS}
+    meta = _meta_tokens()
+    from ingest.text import tokenize
+
+    weights = {w: v for w, v in weights.items() if v >= min_weight and not set(tokenize(w)) <= meta}
+    return dict(sorted(weights.items(), key=lambda kv: -kv[1])[:top])
