@@ -128,9 +128,11 @@ _ACCORDING = re.compile(
 
 # A second question joined to the first: ", and what ...", "; how ...", "，还有什么", ", а что ...".
 _PART_SPLIT = re.compile(
-    r"\s*(?:,\s*(?:and|but)\s+|\s+and\s+|;\s*(?:and\s+)?|,\s+)(?=(?:what|how|why|who|which|when|where|does|did|is|are)\b)|"
+    r"(?<=[?？])\s*(?=\S)|"
+    r"\s*(?:,\s*(?:and|but)\s+(?:also\s+|then\s+|roughly\s+|exactly\s+)?|\s+and\s+|;\s*(?:and\s+)?)"
+    r"(?=(?:what|how|why|who|which|when|where|does|did|is|are)\b)|"
     r"\s*[，,；;]\s*(?:还有|以及|并且|而且|又|那么)?(?=什么|哪些|为什么|如何|怎样|怎么|谁|何时)|以及(?=什么|哪些|为什么|如何)|"
-    r"\s*[,;]\s*(?:и|а|но)?\s*(?=(?:что|как|почему|какие|какая|какой|кто|когда|где)\b)",
+    r"\s*(?:,\s*(?:и|а|но)\s+|;\s*)(?=(?:что|как|почему|какие|какая|какой|кто|когда|где)\b)",
     re.IGNORECASE,
 )
 # Two sides of a comparison: "Western and Chinese views", "between X and Y", "X compared with Y".
@@ -142,7 +144,7 @@ _SIDES_EN = re.compile(
 )
 _BETWEEN_EN = re.compile(
     r"\bbetween\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)(?:[?.,]|\s+(?:on|about|regarding|over|in)\b|$)|"
-    r"\b(?P<c>[\w’' -]+?)\s+(?:compared (?:with|to)|versus|vs\.?|as opposed to)\s+(?P<d>[\w’' -]+?)(?:[?.,]|$)",
+    r"\b(?P<c>[\w’' -]+?)\s+(?:compared? (?:with|to)|versus|vs\.?|as opposed to)\s+(?P<d>[\w’' -]+?)(?:[?.,]|$)",
     re.IGNORECASE,
 )
 _SIDES_ZH = re.compile(r"(?P<a>[\u4e00-\u9fff]{1,6}?)(?:和|与|跟|同)(?P<b>[\u4e00-\u9fff]{1,6}?)(?:对|在|的|之间|关于|媒体)")
@@ -262,6 +264,14 @@ def _sides(question: str) -> tuple[str, str, str] | None:
 _ASKS = re.compile(
     r"\b(?:what|how|why|who|which|when|where|does|did|do|is|are|was|were)\b|什么|哪|为什么|如何|怎样|怎么|谁|何|吗|"
     r"(?<![\w])(?:что|как|почему|какие|какая|какой|кто|когда|где|ли)(?![\w])",
+    re.IGNORECASE,
+)
+
+
+# A part that points back to the one before it.
+_ANAPHORA_IN_PART = re.compile(
+    r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b|(?<![\w])(?:он|она|оно|они|его|её|их|этот|эта|это|там|тогда)(?![\w])|"
+    r"[它他她其该那这]",
     re.IGNORECASE,
 )
 

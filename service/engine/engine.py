@@ -80,14 +80,23 @@ class Engine:
             cands, withheld = self.planner.candidates(part_passages, documents)
             withheld_total += withheld
             near = {(c.unit.doc_id, c.unit.paragraph) for slot in slots for c in slot.chosen} if part.side else None
+            taken = {(c.unit.doc_id, c.unit.index) for slot in slots for c in slot.chosen}
             ranked = self.planner.score(part_text, part_vector, cands, analysis, part, named,
                                         focus=focus if len(analysis.parts) == 1 else None,
-                                        context=context, near=near)
+                                        context=context, near=near, taken=taken)
             for s in ranked:
                 pool.setdefault((s.unit.doc_id, s.unit.index), s)
             slot = Slot(part)
-            self.planner.fill(slot, ranked, analysis, documents, focus if len(analysis.parts) == 1 else None)
+            if i > 0 and slots[-1].uncovered and _leans_on_previous(part):
+                # "..., and why?" asks about what the part before found; it found nothing.
+                slot.uncovered = "it asks about the part before, which the sources do not cover"
+            else:
+                self.planner.fill(slot, ranked, analysis, documents, focus if len(analysis.parts) == 1 else None)
             slots.append(slot)
+        if analysis.kind == "compare" and any(s.uncovered for s in slots):
+            # A comparison with one side missing cannot be made: say so rather than describe one side.
+            for s in slots:
+                s.uncovered = s.uncovered or "the other side of the comparison is not covered"
         plan = Plan(analysis, slots)
         if withheld_total:
             plan.notes.append(f"left out {withheld_total} sentence(s) of the retrieved passages that read as "
@@ -164,6 +173,15 @@ def _labels(documents: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, 
             label = str(meta["label"])
             labels[label] = "|".join(str(meta[k]) for k in ("outlet", "outlet_original") if meta.get(k))
     return sorted(labels), labels
+
+
+def _leans_on_previous(part: Part) -> bool:
+    """A part that is little more than a question word or points back ("and why?", "when did it run?")."""
+    from ingest.text import tokenize
+
+    from service.engine.analysis import _ANAPHORA_IN_PART
+
+    return len(tokenize(part.label)) <= 2 or bool(_ANAPHORA_IN_PART.search(part.label))
 
 
 def _part_query(part: Part, analysis: Analysis, context: str) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 
 from service.engine.analysis import Analysis, Part, holds_type
 from service.engine.salience import coverage, matches, term_weights
-from service.engine.units import ANNOUNCES, CONTINUES, REFERS_BACK, DocUnits, Unit, UnitCache
+from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
 
 # A noun this rare (Zipf 4 or less) names a specific concept ("sanctions", "warships"), which an
 # answer mentions; commoner ones ("countries", "reasons", "steps") are categories answered by instances.
@@ -51,7 +51,8 @@ _NAMES = re.compile(r"(?<=[\w,;:’'\"”)]\s)[A-Z][\w’'.-]*")
 # Cues that a sentence reports what its subject said, thought or did.
 _STANCE = re.compile(
     r"\b(?:said|says|say|argu\w+|wrote|writes|conclud\w+|intoned|explain\w*|suggest\w*|emphasi[sz]\w*|"
-    r"not\w*|prais\w*|call\w*|warn\w*|claim\w*|insist\w*|stat\w+|declar\w+|announc\w+|indicat\w+|react\w*|"
+    r"not(?:ed|es|ing)|prais\w*|call\w*|warn\w*|claim\w*|insist\w*|stated|statements?|declar\w+|announc\w+|"
+    r"indicat\w+|react\w*|"
     r"respond\w*|propos\w*|offer\w*|recommend\w*|view\w*|consider\w*|believ\w*|gave|give|giving|headlines?|"
     r"interpretations?|appraisal|assessments?|opted|decid\w+|favou?r\w*|threaten\w*|did not miss)\b|[:,]\s*[“«\"„]",
     re.IGNORECASE,
@@ -110,7 +111,7 @@ class Planner:
     source_bonus: float = 0.12
     max_points: int = 4
     max_chars: int = 700
-    ratio: float = 0.85
+    ratio: float = 0.9
     source_match: float = 0.45
     source_margin: float = 0.15
     cross_floor: float = 0.25
@@ -160,10 +161,11 @@ class Planner:
 
     def score(self, part_text: str, vector: Any, cands: list[tuple[Unit, int]], analysis: Analysis,
               part: Part, named: str | None, focus: str | None = None, context: str = "",
-              near: set[tuple[str, int]] | None = None) -> list[Scored]:
+              near: set[tuple[str, int]] | None = None, taken: set[tuple[str, int]] | None = None) -> list[Scored]:
         """Best first. `context`: words of the question outside this part (an earlier part that
         "that role" points back to), weighed at half. `near`: paragraphs holding the other side of
-        a comparison, where writers set the contrasting view."""
+        a comparison, where writers set the contrasting view. `taken`: units an earlier part already
+        quotes; one still wins only if it clearly answers this part too."""
         weights = term_weights(part_text)
         for t, w in term_weights(context).items():
             weights.setdefault(t, 0.5 * w)
@@ -221,6 +223,8 @@ class Planner:
             if subject and not _acts(subject, unit):
                 # Asked what X said or did: a sentence where X does not speak or act is background.
                 s.score *= 0.75
+            if taken and (unit.doc_id, unit.index) in taken:
+                s.score *= 0.65
             if near and (unit.doc_id, unit.paragraph) in near:
                 s.score += 0.08
             if named and unit.attributed_to == named:
@@ -285,6 +289,14 @@ class Planner:
         if rest and words:
             sims = self.vectors(rest) @ self.vectors(words).T
             held |= {k for k, row in zip(rest, sims, strict=True) if float(row.max()) >= self.word_match}
+        rest = [k for k in key if k not in held]
+        if rest:
+            # One Chinese or Russian word may be several English ones (南海 ~ South China Sea).
+            seq = [w.lower() for w in _ENGLISH_WORD.findall(joined)]
+            grams = sorted({" ".join(seq[i:i + n]) for n in (2, 3) for i in range(len(seq) - n + 1)})
+            if grams:
+                sims = self.vectors(rest) @ self.vectors(grams).T
+                held |= {k for k, row in zip(rest, sims, strict=True) if float(row.max()) >= self.word_match}
         share = sum(w for k, w in key.items() if k in held) / sum(key.values())
         if share < 0.5:
             return f"the best passage does not mention {', '.join(k for k in key if k not in held)}"
@@ -323,7 +335,7 @@ class Planner:
                 taken = 0
                 while nxt is not None and taken < 3 and nxt.usable and not nxt.heading:
                     first = taken == 0 and (announces or analysis.kind == "reasons")
-                    if not (first or announces or CONTINUES.search(nxt.text)):
+                    if not (first or announces or ADDS_ON.search(nxt.text)):
                         break
                     chosen.append(scored(nxt))
                     taken += 1
@@ -350,6 +362,7 @@ class Planner:
               documents: dict[str, dict[str, Any]], focus: str | None) -> str:
         """Why the best evidence does not answer the part, or "" when it does."""
         unit = best.unit
+        best_named = next((s.unit.attributed_to for s in ranked if s.named), None)
         if part.answer_type == "number" and not any(holds_type("number", s.unit.text) for s in ranked[:10]):
             return "the question asks for a number and no retrieved passage gives one"
         if part.answer_type == "day" and not any(holds_type("day", s.unit.text) for s in ranked[:10]):
@@ -367,7 +380,7 @@ class Planner:
             return f"the best passage scores {best.score:.2f}, under the floor {floor:.2f}"
         doc = self.units.get(unit.doc_id, documents)
         if crossing:
-            return self.check_across(part, analysis, unit, doc)
+            return self.check_across(part, analysis, unit, doc) or self._named_problem(best, best_named)
         if analysis.lang != "en":
             return ""
         context = set(unit.tokens) | _label_tokens(unit)
@@ -395,6 +408,15 @@ class Planner:
             return f"the best passage does not mention {', '.join(missing)}"
         if part.subject and not _acts(part.subject, unit):
             return f"the best passage does not say what {part.subject} said or did"
+        if part.side and crossing is False and coverage(term_weights(part.side), set(unit.tokens) | _label_tokens(unit)) < 0.5:
+            return f"the best passage does not speak of {part.side}"
+        return self._named_problem(best, best_named)
+
+    @staticmethod
+    def _named_problem(best: Scored, best_named: str | None) -> str:
+        if best_named is not None and not best.named:
+            # Asked what X says: an answer from anyone else is not an answer.
+            return f"no passage of {best_named} answers this"
         return ""
 
 

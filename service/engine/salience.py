@@ -27,7 +27,8 @@ tell tells told mention mentions mentioned describe describes described accordin
 main key point points question answer explain explains explained suggest suggests view views
 source sources cite cites cited quote quotes quoted write writes wrote written state states stated
 argue argues argued think thinks consider considers see sees regard regards note notes noted
-claim claims claimed discuss discusses discussed list name names way ways kind
+claim claims claimed discuss discusses discussed list name names way ways kind beginning opening paragraph
+paragraphs section part passage
 文章 本文 作者 说 说了 提到 提及 描述 根据 认为 指出 写 写道 观点 看法 内容 资料 来源 引用 介绍 谈到 讲
 статья статье статьи статью автор автора авторы говорит говорится сказано сказал пишет написано
 упоминает упоминается описывает считает отмечает утверждает приводит источник источники согласно
@@ -143,9 +144,9 @@ def coverage(weights: dict[str, float], tokens: set[str]) -> float:
 _RU_WORD = re.compile(r"[А-Яа-яЁё-]{4,}")
 _ZH_WORD = re.compile("^[\u4e00-\u9fff]{2,}$")
 _QUESTION_WORDS = frozenset("""
-什么 哪些 哪个 哪里 为什么 如何 怎样 怎么 是否 有没有 多少 几个 一下 请问 请 列出 列举 说明 概括 总结 认为 提到 提及 文章 作者 这篇
+开头 结尾 开篇 部分 段落 内容 什么 哪些 哪个 哪里 为什么 如何 怎样 怎么 是否 有没有 多少 几个 一下 请问 请 列出 列举 说明 概括 总结 认为 提到 提及 文章 作者 这篇
 какие какой какая каких почему зачем когда сколько где который которые статья статье статьи автор автора
-говорится сказано пишет приводит упоминает считает называет
+говорится сказано пишет приводит упоминает считает называет начале конце части абзаце
 """.split())
 
 

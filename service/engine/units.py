@@ -186,14 +186,12 @@ class UnitCache:
         return doc
 
 
-# A sentence that reads on from the one before: "Also, ...", "Such instances ...", "Still, ...".
-CONTINUES = re.compile(
-    r"^\W*(?:also|still|such|this|these|that|those|it|they|however|but|moreover|furthermore|in addition|"
-    r"indeed|yet|nonetheless|nevertheless|at the same time|likewise|similarly|second(?:ly)?|third(?:ly)?|"
-    r"finally|and|of course|in fact|for example|for instance)\b|"
-    r"^\W*(?:此外|另外|而且|但是|但|然而|这|这些|同时|其次|最后|并且|例如|事实上)|"
-    r"^\W*(?:также|кроме того|однако|но|это|эти|такие|такое|при этом|впрочем|тем не менее|во-вторых|"
-    r"в-третьих|наконец|и|например|действительно)(?![\w])",
+# A sentence that adds to the one before rather than turning from it ("Also, ...", "Such instances ...").
+ADDS_ON = re.compile(
+    r"^\W*(?:also|such|moreover|furthermore|in addition|additionally|likewise|similarly|second(?:ly)?|third(?:ly)?|"
+    r"finally|and|in fact|for example|for instance|this|these|it|they)\b|"
+    r"^\W*(?:此外|另外|而且|同时|其次|最后|并且|例如|事实上|这|这些)|"
+    r"^\W*(?:также|кроме того|более того|во-вторых|в-третьих|наконец|и|например|это|эти|такие)(?![\w])",
     re.IGNORECASE,
 )
 # A sentence that cannot be read alone: it points back ("Such instances ...", "This shift ...").
