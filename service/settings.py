@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     refusal_threshold: float = Field(0.32, ge=0.0, le=1.0)
     """The floor a part's best evidence must score (fixed term weights and cosine similarity, so
     the same with or without other documents in the store); under it the part is uncovered."""
-    refusal_threshold_cross_lingual: float = Field(0.25, ge=0.0, le=1.0)
+    refusal_threshold_cross_lingual: float = Field(0.22, ge=0.0, le=1.0)
     """The same floor when the question and its evidence are in different languages (the words
     cannot meet, so scores run lower)."""
     word_match: float = Field(0.55, ge=0.0, le=1.0)

@@ -8,6 +8,7 @@ text, the units it cites in marker order, whether it is a refusal, and the plan 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from service.engine.analysis import Analysis, Part, analyse, topical
 from service.engine.compose import REFUSALS, compose, uncovered
 from service.engine.plan import Plan, Planner, Slot
 from service.engine.registry import articles, sources, summary
-from service.engine.units import Unit, UnitCache
+from service.engine.units import MAX_QUOTE_CHARS, Unit, UnitCache
 
 Search = Callable[[str], tuple[list[Any], Any]]
 
@@ -91,7 +92,10 @@ class Engine:
                 # "..., and why?" asks about what the part before found; it found nothing.
                 slot.uncovered = "it asks about the part before, which the sources do not cover"
             else:
-                self.planner.fill(slot, ranked, analysis, documents, focus if len(analysis.parts) == 1 else None)
+                # The second side of a comparison only has to be found, the question already passed.
+                lenient = bool(part.side) and any(not s.uncovered for s in slots)
+                self.planner.fill(slot, ranked, analysis, documents, focus if len(analysis.parts) == 1 else None,
+                                  lenient=lenient)
             slots.append(slot)
         if analysis.kind == "compare" and any(s.uncovered for s in slots):
             # A comparison with one side missing cannot be made: say so rather than describe one side.
@@ -107,12 +111,39 @@ class Engine:
             return Answer(REFUSALS.get(lang, REFUSALS["en"]), [], True, analysis.kind, plan.answerability,
                           notes=[*plan.notes, *(s.uncovered for s in slots)], parts=parts, pool=ranked_pool)
         multi = len(slots) > 1
-        rows = [(s.part.label if multi else "", [c.unit for c in s.chosen], s.uncovered) for s in slots]
+        rows = [(s.part.label if multi else "", self._joined([c.unit for c in s.chosen], documents), s.uncovered)
+                for s in slots]
         text, cited = compose(rows, documents, lang, max_chars)
         notes = [*plan.notes] + [f"not covered: {s.part.text} ({s.uncovered})" for s in slots if s.uncovered]
         return Answer(text, cited, False, analysis.kind, plan.answerability, notes=notes, parts=parts,
                       evidence=[(s.part.text, [c.unit for c in s.chosen]) for s in slots if not s.uncovered],
                       pool=ranked_pool)
+
+    def _joined(self, units: list[Unit], documents: dict[str, dict[str, Any]]) -> list[Unit]:
+        """Neighbouring sentences of one paragraph and one speaker, quoted as one passage while it
+        stays citable (a claim and the reason that follows it are one point). Keeps the order of
+        importance: a passage ranks as its most important sentence."""
+        groups: list[list[Unit]] = []
+        for unit in sorted(units, key=lambda u: (u.doc_id, u.start)):
+            last = groups[-1][-1] if groups else None
+            if (last is not None and last.doc_id == unit.doc_id and last.paragraph == unit.paragraph
+                    and unit.index == last.index + 1 and last.attributed_to == unit.attributed_to
+                    and not last.heading and not unit.heading and unit.end - groups[-1][0].start <= MAX_QUOTE_CHARS):
+                groups[-1].append(unit)
+            else:
+                groups.append([unit])
+        rank = {id(u): i for i, u in enumerate(units)}
+        groups.sort(key=lambda g: min(rank[id(u)] for u in g))
+        out = []
+        for group in groups:
+            doc = self.units.get(group[0].doc_id, documents) if len(group) > 1 else None
+            if doc is None:
+                out.extend(group)
+                continue
+            first, last = group[0], group[-1]
+            out.append(dataclasses.replace(first, end=last.end, text=doc.text[first.start:last.end],
+                                           tokens=frozenset().union(*(u.tokens for u in group))))
+        return out
 
     # -- questions about the briefing itself ----------------------------------------------------
     def _target_article(self, documents: dict[str, dict[str, Any]], passages: list[Any]) -> str | None:

@@ -178,7 +178,7 @@ class Planner:
             # the new information last.
             content = [t for t, w in weights.items() if w >= 1.0 and not t.isdigit()]
             for t in content[-2:]:
-                weights[t] *= 1.5
+                weights[t] *= 2.5
         for t in asked_terms(part.text):
             # "What path ...": the thing asked for is what the answer is about.
             if t in weights:
@@ -198,6 +198,7 @@ class Planner:
         # it is closer to the answer than one that only shares the topic.
         pivot = _pivot(weights)
         numbers = {t for t in term_weights(part.text) if t.isdigit()}
+        own = set(term_weights(part.label)) - set(term_weights(context)) if context else set()
         out = []
         for (unit, rank), sim in zip(cands, sims, strict=True):
             label_tokens = _label_tokens(unit)
@@ -223,7 +224,9 @@ class Planner:
             if subject and not _acts(subject, unit):
                 # Asked what X said or did: a sentence where X does not speak or act is background.
                 s.score *= 0.75
-            if taken and (unit.doc_id, unit.index) in taken:
+            if taken and (unit.doc_id, unit.index) in taken and not (own and own <= unit.tokens):
+                # Quoted already for an earlier part: it answers this one too only if it holds
+                # what this part adds ("... and what does it STILL have").
                 s.score *= 0.65
             if near and (unit.doc_id, unit.paragraph) in near:
                 s.score += 0.08
@@ -304,14 +307,14 @@ class Planner:
 
     # -- filling a slot ---------------------------------------------------------------------------
     def fill(self, slot: Slot, ranked: list[Scored], analysis: Analysis, documents: dict[str, dict[str, Any]],
-             focus: str | None = None) -> None:
+             focus: str | None = None, lenient: bool = False) -> None:
         part = slot.part
         if not ranked:
             slot.uncovered = "nothing relevant was retrieved"
             return
         best = ranked[0]
         slot.best = best.score
-        problem = self.check(best, ranked, part, analysis, documents, focus)
+        problem = self.check(best, ranked, part, analysis, documents, focus, lenient)
         if problem:
             slot.uncovered = problem
             return
@@ -335,7 +338,7 @@ class Planner:
                 taken = 0
                 while nxt is not None and taken < 3 and nxt.usable and not nxt.heading:
                     first = taken == 0 and (announces or analysis.kind == "reasons")
-                    if not (first or announces or ADDS_ON.search(nxt.text)):
+                    if not (first or ADDS_ON.search(nxt.text)):
                         break
                     chosen.append(scored(nxt))
                     taken += 1
@@ -359,8 +362,9 @@ class Planner:
         slot.chosen = chosen
 
     def check(self, best: Scored, ranked: list[Scored], part: Part, analysis: Analysis,
-              documents: dict[str, dict[str, Any]], focus: str | None) -> str:
-        """Why the best evidence does not answer the part, or "" when it does."""
+              documents: dict[str, dict[str, Any]], focus: str | None, lenient: bool = False) -> str:
+        """Why the best evidence does not answer the part, or "" when it does. `lenient` lowers the
+        floor by a third (the other side of a comparison the question already showed relevant)."""
         unit = best.unit
         best_named = next((s.unit.attributed_to for s in ranked if s.named), None)
         if part.answer_type == "number" and not any(holds_type("number", s.unit.text) for s in ranked[:10]):
@@ -372,7 +376,7 @@ class Planner:
                       "day": "a calendar date"}[part.answer_type]
             return f"the question asks for {wanted} and the best passage gives none"
         crossing = analysis.lang != unit.lang
-        floor = self.cross_floor if crossing else self.floor
+        floor = (self.cross_floor if crossing else self.floor) * (0.67 if lenient else 1.0)
         asks_role = bool(unit.role) and bool(set(_tokens(part.text)) & set(_tokens(unit.role)))
         if best.score < floor and not asks_role:
             # A question about the title, subtitle or photo is answered by that span, however

@@ -59,6 +59,16 @@ _PIVOTS = re.compile(r"^\W*(?:but|however|still|yet|instead|rather)\b|^\W*(?:但
                      re.IGNORECASE)
 
 
+_STANCE_MARKERS = re.compile(
+    r"\b(?:perhaps|arguably|likely|unlikely|probably|possibly|might|may|should|must|need(?:s|ed)?|actually|"
+    r"genuinely|certainly|clearly|obviously|surely|indeed|dubious|doubtful|apparent(?:ly)?|seemingly|most|"
+    r"overdue|crucial|essential|neglected|overlooked|underestimated|mistaken|wrong)\b|"
+    r"也许|可能|应该|必须|显然|确实|恐怕|"
+    r"(?<![\w])(?:возможно|вероятно|должен|должна|должны|следует|очевидно|действительно|явно|видимо)(?![\w])",
+    re.IGNORECASE,
+)
+
+
 @dataclass
 class Item:
     text: str
@@ -158,8 +168,11 @@ def summary(doc: DocUnits, planner: Any, count: int | None, units: list[Unit] | 
         # neglected"): the lead paragraphs and the sentences that pivot weigh more.
         last = max(u.paragraph for u in body)
         first = min(u.paragraph for u in body)
+        # Hedges and boosters ("perhaps", "actually", "dubious") mark the author's own claims, which
+        # a summary of the argument is made of, as against reported facts.
         scores = scores + np.asarray([
             0.1 * (1 - (u.paragraph - first) / max(last - first, 1)) + (0.1 if _PIVOTS.search(u.text) else 0.0)
+            + 0.05 * min(len(_STANCE_MARKERS.findall(u.text)), 3)
             for u in body
         ])
     picked = list(subtitle[:1])
