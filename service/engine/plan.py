@@ -234,7 +234,37 @@ class Planner:
                 s.named = True
                 s.score += self.source_bonus
             out.append(s)
-        return sorted(out, key=lambda s: -s.score)
+        out.sort(key=lambda s: -s.score)
+        if analysis.lang != "en":
+            self._rescore_across(part_text, analysis.lang, out)
+        return out
+
+    def _rescore_across(self, text: str, lang: str, ranked: list[Scored], top: int = 12) -> None:
+        """A Chinese or Russian question over English sentences: the words cannot meet as written,
+        so each rare question word is looked for by meaning among the sentence's words (солидарности
+        ~ solidarity), and that share stands in for the lexical part of the best few sentences."""
+        from service.engine.salience import key_words
+
+        key = key_words(text, lang, min_weight=1.5, top=5)
+        if not key:
+            return
+        head = [s for s in ranked[:top] if s.unit.lang != lang]
+        vocab = sorted({w.lower() for s in head for w in _ENGLISH_WORD.findall(f"{s.unit.text} {s.unit.attributed_to or ''}")}
+                       - _EN_STOP())
+        if not head or not vocab:
+            return
+        index = {w: i for i, w in enumerate(vocab)}
+        sims = self.vectors(list(key)) @ self.vectors(vocab).T
+        total = sum(key.values())
+        for s in head:
+            cols = [index[w.lower()] for w in _ENGLISH_WORD.findall(f"{s.unit.text} {s.unit.attributed_to or ''}")
+                    if w.lower() in index]
+            if not cols:
+                continue
+            best = sims[:, cols].max(axis=1)
+            share = sum(w for w, b in zip(key.values(), best, strict=True) if b >= self.word_match) / total
+            s.score = max(s.score, 0.5 * share + 0.5 * s.dense + self.rank_weight / (1 + s.passage))
+        ranked.sort(key=lambda s: -s.score)
 
     # -- the named source -----------------------------------------------------------------------
     def named_source(self, analysis: Analysis, labels: list[str], outlets: dict[str, str]) -> str | None:
