@@ -31,6 +31,11 @@ from service.engine.analysis import Analysis, Part, holds_type
 from service.engine.salience import coverage, matches, term_weights
 from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
 
+_CAUSAL = re.compile(
+    r"\b(?:because|since|so that|so if|therefore|thus|hence|as a result|due to|owing to|in order to|which is why)\b|"
+    r"因为|所以|由于|因此|以便|потому что|так как|поэтому|из-за|вследствие|чтобы",
+    re.IGNORECASE,
+)
 # A noun this rare (Zipf 4 or less) names a specific concept ("sanctions", "warships"), which an
 # answer mentions; commoner ones ("countries", "reasons", "steps") are categories answered by instances.
 SPECIFIC_WEIGHT = 3.0
@@ -363,11 +368,15 @@ class Planner:
             # An announcement brings what it announces; a reason or a piece of evidence follows the
             # claim it supports, so a "why" or "what evidence" answer reads on while the text does.
             announces = bool(ANNOUNCES.search(best.unit.text))
+            # A sentence that gives its own reason ("so if ... this will lighten the burden") needs
+            # no next one to answer "why".
+            reasoned = analysis.kind == "reasons" and bool(_CAUSAL.search(best.unit.text))
             if announces or analysis.kind in {"reasons", "list"}:
                 nxt = doc.neighbour(best.unit, 1)
                 taken = 0
-                while nxt is not None and taken < 3 and nxt.usable and not nxt.heading:
-                    first = taken == 0 and (announces or analysis.kind == "reasons")
+                while (nxt is not None and taken < 3 and nxt.usable and not nxt.heading
+                       and nxt.attributed_to == best.unit.attributed_to):
+                    first = taken == 0 and (announces or (analysis.kind == "reasons" and not reasoned))
                     if not (first or ADDS_ON.search(nxt.text)):
                         break
                     chosen.append(scored(nxt))

@@ -26,9 +26,9 @@ _SOURCE_WORDS = (
     r"papers?|TV|television)"
 )
 _LANG_OF_SOURCES = [
-    ("zh", re.compile(rf"\b(?:chinese|china’s|china's)\s+(?:[\w-]+\s+){{0,2}}?{_SOURCE_WORDS}\b|中国|中文|汉语|中方|"
+    ("zh", re.compile(rf"\b(?:chinese|china’s|china's)[\s-]+(?:[\w-]+\s+){{0,2}}?{_SOURCE_WORDS}\b|中国|中文|汉语|中方|"
                       r"китайск\w*", re.IGNORECASE)),
-    ("ru", re.compile(rf"\b(?:russian|russia’s|russia's)\s+(?:[\w-]+\s+){{0,2}}?{_SOURCE_WORDS}\b|俄罗斯|俄国|俄方|俄文|"
+    ("ru", re.compile(rf"\b(?:russian|russia’s|russia's)[\s-]+(?:[\w-]+\s+){{0,2}}?{_SOURCE_WORDS}\b|俄罗斯|俄国|俄方|俄文|"
                       r"российск\w*|русск\w*|русскоязычн\w*", re.IGNORECASE)),
 ]
 # Kinds of source, matched against the manifest's `type` (editorial, journal article, headline ...).
