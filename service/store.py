@@ -114,25 +114,102 @@ def _unreachable_errors() -> tuple[type[BaseException], ...]:
     return (httpx.TransportError, ConnectionError, TimeoutError)
 
 
+def _stale_read_errors() -> tuple[type[BaseException], ...]:
+    # Chroma's local client keeps its own copy of the vector index, which other processes' writes do
+    # not reach: a read that meets a chunk the copy lacks fails with InternalError("... Error finding
+    # id") (chromadb 1.5), and stays failing until the client is opened again.
+    from chromadb.errors import InternalError
+
+    return (InternalError,)
+
+
+_READS = frozenset({"get", "query", "count", "peek"})
+# Reopens a read may try before it is answered with StoreUnavailable (a 503): another process that
+# writes window after window can leave a just-opened view stale again.
+_STALE_RETRIES = 2
+
+
+class _Gate:
+    """Many threads using a Chroma client at once, or one replacing it: a client is never closed
+    under a call in flight. A waiting replacer holds back new users, so a stream of questions cannot
+    keep it out."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._users = 0
+        self._replacing = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[None]:
+        with self._cond:
+            while self._replacing or self._waiting:
+                self._cond.wait()
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._users -= 1
+                if not self._users:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def replace(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._replacing or self._users:
+                self._cond.wait()
+            self._waiting -= 1
+            self._replacing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._replacing = False
+                self._cond.notify_all()
+
+
 class _Answering:
     """A Chroma collection whose calls raise StoreUnavailable, instead of a transport error, when the
-    store does not answer (a Chroma server stopped, restarting or unreachable)."""
+    store does not answer (a Chroma server stopped, restarting or unreachable).
 
-    def __init__(self, collection: Any, location: str) -> None:
+    With its store, a read that Chroma's local client reports as stale (another process wrote the
+    store) reopens the client and is tried again; one still stale after that is a StoreUnavailable."""
+
+    def __init__(self, collection: Any, location: str, store: Store | None = None) -> None:
         self._collection = collection
         self._location = location
+        self._store = store
         self._errors = _unreachable_errors()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._collection, name)
         if not callable(attr):
             return attr
+        store = self._store
+        retries = _STALE_RETRIES if store is not None and store.reopenable and name in _READS else 0
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return attr(*args, **kwargs)
-            except self._errors as exc:
-                raise StoreUnavailable(f"the store at {self._location} does not answer: {exc}") from None
+            for attempt in range(retries + 1):
+                seen = store.view if store is not None else 0
+                try:
+                    with store.gate.use() if store is not None else contextlib.nullcontext():
+                        # Looked up again on each try: a reopen swaps the collection underneath.
+                        return getattr(self._collection, name)(*args, **kwargs)
+                except self._errors as exc:
+                    raise StoreUnavailable(f"the store at {self._location} does not answer: {exc}") from None
+                except _stale_read_errors() as exc:
+                    if not retries:
+                        raise
+                    if attempt == retries:
+                        raise StoreUnavailable(
+                            f"the store at {self._location} is being changed by another process "
+                            f"and could not be read consistently ({exc}); retry in a moment"
+                        ) from None
+                    assert store is not None
+                    store.reopen(seen)
+            raise AssertionError("unreachable")
 
         return call
 
@@ -181,9 +258,16 @@ class Store:
         self.embedder_name = embedder_name
         self.dimension = dimension
         self._client = client
+        self._owns_client = client is None
         self._chunks: Any = None
         self._docs: Any = None
         self._open_lock = threading.Lock()
+        self.gate = _Gate()
+        # How many times the client has been opened again; a thread that saw a stale read asks for
+        # a reopen only if no other thread has done one since its read began.
+        self.view = 0
+        # The generation this object's view of a local store is known to be up to date with.
+        self._known_generation: int | None = None
 
     # -- opening ------------------------------------------------------------------------
     @property
@@ -222,9 +306,51 @@ class Store:
                     "or point BRIEFING_STORE_DIR / BRIEFING_COLLECTION at a new store and ingest again."
                 )
             self._client = client
-            self._chunks = _Answering(chunks, self.location)
-            self._docs = _Answering(docs, self.location)
+            self._chunks = _Answering(chunks, self.location, self)
+            self._docs = _Answering(docs, self.location, self)
+            self._known_generation = int((docs.metadata or {}).get("generation", 0))
             return self
+
+    @property
+    def reopenable(self) -> bool:
+        """A local store whose client this object made: a Chroma server has no stale copy to drop,
+        and a client handed in belongs to its caller."""
+        return self._owns_client and not self.settings.chroma_url
+
+    def reopen(self, seen: int | None = None) -> None:
+        """Open the local Chroma client again, so that reads see what other processes wrote.
+
+        Chroma shares one client state per directory within a process; closing ours gives a fresh one
+        only when no other client of this process holds that directory (so under `briefing serve`).
+        `seen`: the view a caller's stale read used; if another thread has reopened since, nothing
+        is done."""
+        if not self.reopenable or self._chunks is None:
+            return
+        with self.gate.replace():
+            if seen is not None and seen != self.view:
+                return
+            old = self._client
+            with contextlib.suppress(Exception):
+                old.close()
+            try:
+                client = make_client(self.settings)
+                chunks = client.get_collection(f"{self.settings.collection}-chunks", embedding_function=None)
+                docs = client.get_collection(f"{self.settings.collection}-docs", embedding_function=None)
+            except Exception as exc:
+                raise StoreUnavailable(f"cannot open the store at {self.location} again: {exc}") from None
+            # The wrappers stay; callers holding them (a paged read under way) go on with the new view.
+            self._client = client
+            self._chunks._collection = chunks
+            self._docs._collection = docs
+            self._known_generation = int((docs.metadata or {}).get("generation", 0))
+            self.view += 1
+
+    def follow(self, generation: int) -> None:
+        """Called with the store's generation when it changed: unless only this object's own writes
+        changed it, another process wrote, and the local client is opened again to see those chunks'
+        vectors."""
+        if generation != self._known_generation:
+            self.reopen()
 
     @property
     def chunks(self) -> Any:
@@ -246,14 +372,19 @@ class Store:
     # -- generation: lets readers notice that the store changed -------------------------
     def generation(self) -> int:
         try:
-            fresh = self._client.get_collection(f"{self.settings.collection}-docs", embedding_function=None)
+            with self.gate.use():
+                fresh = self._client.get_collection(f"{self.settings.collection}-docs", embedding_function=None)
         except Exception as exc:
             raise StoreUnavailable(f"the store at {self.location} does not answer: {exc}") from None
         return int((fresh.metadata or {}).get("generation", 0))
 
     def bump_generation(self) -> int:
-        value = self.generation() + 1
+        current = self.generation()
+        value = current + 1
         self.docs.modify(metadata={"generation": value})
+        if current == self._known_generation:
+            # Nobody else wrote since this view was known good, and its own writes keep it so.
+            self._known_generation = value
         return value
 
     # -- documents ----------------------------------------------------------------------
