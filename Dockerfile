@@ -1,6 +1,9 @@
 # Briefing QA: serves the bundled briefing offline on start.
 #   docker build -t briefing-qa .
-#   docker run -p 8000:8000 -v briefing-store:/data briefing-qa
+#   docker run -p 8000:8000 -v briefing-store:/data \
+#     -e BRIEFING_ADMIN_KEY=... -e BRIEFING_API_KEY=... briefing-qa
+# It listens on 0.0.0.0: without BRIEFING_ADMIN_KEY, ingest and delete answer 403; without
+# BRIEFING_API_KEY, anyone who reaches the port can ask.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \

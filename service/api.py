@@ -12,8 +12,9 @@ Auth (both keys optional, compared in constant time):
     BRIEFING_API_KEY     every /v1 route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`
                          (the admin key is accepted there too)
     BRIEFING_ADMIN_KEY   POST /v1/ingest and DELETE /v1/documents/{id} need this key. When it is not
-                         set, those routes need the API key if that is set, and are open otherwise
-                         (a single-user local install); set it whenever the service is shared.
+                         set and the service listens on a loopback address (BRIEFING_HOST), those
+                         routes need the API key if that is set, and are open otherwise (a single-user
+                         local install); listening on any other address, they answer 403.
 
 Errors are `{"error": message, "request_id": id}` (500s carry no message); every response has an
 X-Request-ID header.
@@ -59,6 +60,7 @@ from service.http_limits import (
     BodySizeLimitMiddleware,
     RateLimitMiddleware,
     RequestContextMiddleware,
+    is_loopback_host,
     key_matches,
     presented_key,
 )
@@ -82,6 +84,10 @@ class Unauthorized(UserError):
     """Missing or wrong key (401)."""
 
 
+class Forbidden(UserError):
+    """A route this service's configuration does not allow anyone to use (403)."""
+
+
 class Unprocessable(UserError):
     """A well-formed request whose content cannot be used (422)."""
 
@@ -93,6 +99,8 @@ class ServiceLoading(SystemFailure):
 def status_for(exc: BriefingError) -> int:
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, Unprocessable):
         return 422
     if isinstance(exc, NotFoundError):
@@ -242,9 +250,24 @@ def require_client(request: Request, state: StateDep, _b: BearerDep, _h: HeaderK
         raise Unauthorized("the API key is not valid")
 
 
+SHARED_WITHOUT_ADMIN_KEY = (
+    "ingest and delete are turned off: the service listens on an address other machines can reach "
+    "and no admin key is set; the operator must set BRIEFING_ADMIN_KEY to use them"
+)
+
+
+def writes_refused(settings: Settings) -> bool:
+    """Shared without an admin key: the writing routes answer 403 rather than fall back to the API
+    key (which every reader holds) or stay open."""
+    return settings.admin_key is None and not is_loopback_host(settings.host)
+
+
 def require_admin(request: Request, state: StateDep) -> None:
-    """Ingest and delete: the admin key; without one configured, the API key; without either, open."""
+    """Ingest and delete: the admin key; without one configured, the API key; without either, open —
+    on a loopback address. Listening elsewhere without an admin key: refused."""
     s = state.settings
+    if writes_refused(s):
+        raise Forbidden(SHARED_WITHOUT_ADMIN_KEY)
     secret = s.admin_key if s.admin_key is not None else s.api_key
     if secret is None:
         return
@@ -724,6 +747,9 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if writes_refused(settings):
+            log.warning("listening on %s without BRIEFING_ADMIN_KEY: ingest and delete answer 403",
+                        settings.host)
         state.limiter = anyio.CapacityLimiter(4)
         state.start()
         try:

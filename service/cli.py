@@ -306,10 +306,23 @@ def serve(
     except BriefingError as exc:
         _fail(exc)
         return
+    import os
+
+    from service.api import SHARED_WITHOUT_ADMIN_KEY, writes_refused
+
+    bind = host or settings.host
+    # The app factory reads its settings from the environment, in every worker process: it must see
+    # the address really listened on to decide whether writing is allowed.
+    os.environ["BRIEFING_HOST"] = bind
+    if writes_refused(settings.model_copy(update={"host": bind})):
+        typer.echo(f"warning: listening on {bind}: {SHARED_WITHOUT_ADMIN_KEY}.", err=True)
+        if settings.api_key is None:
+            typer.echo("warning: questions and documents are open to anyone who can reach it "
+                       "(BRIEFING_API_KEY is not set).", err=True)
     uvicorn.run(
         "service.api:create_app",
         factory=True,
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         workers=n_workers,
         log_level=log_level,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -247,6 +248,21 @@ def presented_key(scope: Scope) -> str | None:
             return value.strip()
     key = header(scope, b"x-api-key")
     return key.strip() if key and key.strip() else None
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a listening address only takes connections from this machine: 127.0.0.0/8, ::1 or
+    localhost. Anything else (0.0.0.0, ::, a LAN address, a host name) may be reached by others."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def key_matches(presented: str | None, secret: SecretStr | None) -> bool:

@@ -447,6 +447,92 @@ def test_admin_routes_fall_back_to_the_api_key_then_open(make_client: Any) -> No
         assert c.delete("/v1/documents/anything", headers={"X-API-Key": ADMIN_KEY}).status_code == 404
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "briefing.example"])
+def test_writes_refused_when_shared_without_an_admin_key(make_client: Any, host: str) -> None:
+    upload = {"files": ("shared-note.txt", b"A note about the harbour cranes of Rason.", "text/plain")}
+    with make_client(host=host) as c:
+        for r in (c.post("/v1/ingest", files=upload), c.delete("/v1/documents/anything"),
+                  c.post("/v1/ingest", json={"manifest": str(BUNDLED_MANIFEST)})):
+            assert r.status_code == 403, r.text
+            assert set(r.json()) == {"error", "request_id"}
+            assert "BRIEFING_ADMIN_KEY" in r.json()["error"]
+        assert "shared-note" not in [d["doc_id"] for d in c.get("/v1/documents").json()]
+        # Reading stays as configured: open here.
+        assert c.get("/v1/sources").status_code == 200
+        assert c.post("/v1/ask", json={"question": QUESTION}).status_code == 200
+    with make_client(host=host, api_key=API_KEY) as c:
+        # The API key, which every reader holds, no longer opens the writing routes.
+        assert c.delete("/v1/documents/anything", headers=auth(API_KEY)).status_code == 403
+        assert c.delete("/v1/documents/anything").status_code == 401
+        assert c.post("/v1/ask", json={"question": QUESTION}, headers=auth(API_KEY)).status_code == 200
+
+
+def test_writes_work_when_shared_with_an_admin_key(make_client: Any) -> None:
+    upload = {"files": ("shared-note.txt", b"A note about the 44 harbour cranes of Rason.", "text/plain")}
+    with make_client(host="0.0.0.0", admin_key=ADMIN_KEY) as c:
+        assert c.post("/v1/ingest", files=upload).status_code == 401
+        r = c.post("/v1/ingest", files=upload, headers=auth(ADMIN_KEY))
+        assert r.status_code == 200 and r.json()["doc_ids"] == ["shared-note"], r.text
+        try:
+            assert c.get("/v1/documents/shared-note").status_code == 200
+        finally:
+            r = c.delete("/v1/documents/shared-note", headers=auth(ADMIN_KEY))
+        assert r.status_code == 200 and r.json()["deleted"] is True
+        assert c.delete("/v1/documents/shared-note", headers=auth(ADMIN_KEY)).status_code == 404
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_writes_on_a_loopback_address_are_as_before(make_client: Any, host: str) -> None:
+    with make_client(host=host) as c:
+        assert c.delete("/v1/documents/anything").status_code == 404  # open: auth passed
+    with make_client(host=host, api_key=API_KEY) as c:
+        assert c.delete("/v1/documents/anything").status_code == 401
+        assert c.delete("/v1/documents/anything", headers=auth(API_KEY)).status_code == 404
+
+
+def test_loopback_hosts() -> None:
+    from service.http_limits import is_loopback_host
+
+    for host in ("127.0.0.1", "127.255.0.9", "::1", "[::1]", "localhost", "LocalHost", "::ffff:127.0.0.1"):
+        assert is_loopback_host(host), host
+    for host in ("0.0.0.0", "::", "", "10.0.0.5", "192.168.1.20", "fe80::1", "briefing.example",
+                 "localhost.evil.example"):
+        assert not is_loopback_host(host), host
+
+
+def test_serve_warns_and_passes_the_bind_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli_app
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    for key in ("BRIEFING_CHROMA_URL", "BRIEFING_ADMIN_KEY", "BRIEFING_API_KEY", "BRIEFING_MAX_HEADER_BYTES"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("BRIEFING_STORE_DIR", str(tmp_path))
+    monkeypatch.setenv("BRIEFING_HOST", "127.0.0.1")  # restored after the test; serve overwrites it
+
+    shared = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0"])
+    assert shared.exit_code == 0, shared.output
+    assert "warning: listening on 0.0.0.0" in shared.output and "BRIEFING_ADMIN_KEY" in shared.output
+    assert calls[-1]["host"] == "0.0.0.0"
+    # The app factory runs in the server (and in each worker process) and reads the address from here.
+    import os
+
+    assert os.environ["BRIEFING_HOST"] == "0.0.0.0"
+
+    monkeypatch.setenv("BRIEFING_ADMIN_KEY", ADMIN_KEY)
+    keyed = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0"])
+    assert keyed.exit_code == 0 and "warning" not in keyed.output
+    monkeypatch.delenv("BRIEFING_ADMIN_KEY")
+    local = CliRunner().invoke(cli_app, ["serve", "--host", "127.0.0.1"])
+    assert local.exit_code == 0 and "warning" not in local.output
+    assert os.environ["BRIEFING_HOST"] == "127.0.0.1"
+
+
 # ---------------------------------------------------------------------------------------
 # Limits
 # ---------------------------------------------------------------------------------------
