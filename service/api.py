@@ -58,6 +58,7 @@ from service.errors import (
 )
 from service.http_limits import (
     BodySizeLimitMiddleware,
+    HeaderSizeLimitMiddleware,
     RateLimitMiddleware,
     RequestContextMiddleware,
     is_loopback_host,
@@ -846,5 +847,6 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
+    app.add_middleware(HeaderSizeLimitMiddleware, limit=settings.max_header_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -327,6 +327,10 @@ def serve(
         workers=n_workers,
         log_level=log_level,
         timeout_graceful_shutdown=10,
+        # h11 rather than the default httptools parser: httptools takes a head of any size, h11 can
+        # bound one that is still arriving (the app refuses a complete one over the limit: 431).
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -3,6 +3,7 @@
 Outermost first, as `service.api.create_app` stacks them:
 
     RequestContextMiddleware   X-Request-ID on every response, security headers, 500 without details
+    HeaderSizeLimitMiddleware  a request head over its limit -> 431
     CORSMiddleware             (Starlette's, only when BRIEFING_CORS_ORIGINS lists origins)
     RateLimitMiddleware        token bucket per client on /v1 routes -> 429 + Retry-After
     BodySizeLimitMiddleware    counts request bytes as they stream in -> 413
@@ -115,6 +116,44 @@ class RequestContextMiddleware:
             if started:
                 raise  # the response is under way; all we can do is drop the connection
             await send_json(send_with_headers, 500, {"error": "internal error", "request_id": rid})
+
+
+# ---------------------------------------------------------------------------------------
+# Header size
+# ---------------------------------------------------------------------------------------
+
+
+def head_size(scope: Scope) -> int:
+    """Bytes of a request's head as the client sent it, near enough: target and header lines."""
+    target = len(scope.get("raw_path") or scope.get("path", "").encode("utf-8"))
+    target += len(scope.get("query_string", b""))
+    return target + sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
+
+
+class HeaderSizeLimitMiddleware:
+    """431 for a request whose head (request line and headers) is over `limit` bytes.
+
+    The parser has already read such a head by then. `briefing serve` runs uvicorn's h11 parser with
+    the same bound on a head still arriving, so a slow or endless head is cut off before it fills
+    memory; h11 only bounds incomplete heads, though, and one that arrives whole in a single read
+    (up to a read buffer's size) reaches the app, which refuses it here. uvicorn's default httptools
+    parser has no bound at all, so this also covers a plain `uvicorn` run, after the fact.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and head_size(scope) > self.limit:
+            await send_json(
+                send, 431,
+                {"error": f"request headers too large: the limit is {self.limit} bytes",
+                 "request_id": request_id(scope)},
+                {"connection": "close"},
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 # ---------------------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class Scored:
     dense: float = 0.0
     score: float = 0.0
     named: bool = False
+    relevance: float = 0.0
+    """The score before preferences (the named source, the article, a role, the pivot word): what
+    the floor is compared with, so a preference can reorder evidence but not make it relevant."""
 
 
 @dataclass
@@ -202,6 +205,11 @@ class Planner:
         # The question's rarest word is what it turns on ("why ... long overdue"): a sentence holding
         # it is closer to the answer than one that only shares the topic.
         pivot = _pivot(weights)
+        from service.retrieval import _ARTICLE_REFERENCE
+
+        # "The article", "the author": among other documents, the briefing article is what is meant.
+        about_article = bool(_ARTICLE_REFERENCE.search(analysis.question))
+        q_tokens = set(_tokens(part_text))
         numbers = {t for t in term_weights(part.text) if t.isdigit()}
         own = set(term_weights(part.label)) - set(term_weights(context)) if context else set()
         out = []
@@ -215,7 +223,13 @@ class Planner:
                 # Across languages the words rarely meet; the meaning carries the score, unless words
                 # do meet (a name, a role word such as 副标题).
                 mixed = max(mixed, self.cross_lexical_weight * lexical + (1 - self.cross_lexical_weight) * float(sim))
-            s.score = mixed + self.rank_weight / (1 + rank)
+            s.score = s.relevance = mixed + self.rank_weight / (1 + rank)
+            if about_article and unit.kind in {"article", "quoted excerpt"}:
+                s.score += 0.1
+            if unit.role and not named and q_tokens & _tokens(unit.role):
+                # The question names a part of the article (its photo, its subtitle): that part
+                # answers, unless the question is about a source's headline.
+                s.score += 0.2
             if pivot and matches(pivot, set(unit.tokens)):
                 s.score += 0.08
             if numbers and not numbers <= unit.tokens:
@@ -268,7 +282,10 @@ class Planner:
                 continue
             best = sims[:, cols].max(axis=1)
             share = sum(w for w, b in zip(key.values(), best, strict=True) if b >= self.word_match) / total
-            s.score = max(s.score, 0.5 * share + 0.5 * s.dense + self.rank_weight / (1 + s.passage))
+            across = 0.5 * share + 0.5 * s.dense + self.rank_weight / (1 + s.passage)
+            if across > s.relevance:
+                s.score += across - s.relevance
+                s.relevance = across
         ranked.sort(key=lambda s: -s.score)
 
     # -- the named source -----------------------------------------------------------------------
@@ -348,7 +365,7 @@ class Planner:
             slot.uncovered = "nothing relevant was retrieved"
             return
         best = ranked[0]
-        slot.best = best.score
+        slot.best = best.relevance
         problem = self.check(best, ranked, part, analysis, documents, focus, lenient)
         if problem:
             slot.uncovered = problem
@@ -417,10 +434,10 @@ class Planner:
         crossing = analysis.lang != unit.lang
         floor = (self.cross_floor if crossing else self.floor) * (0.67 if lenient else 1.0)
         asks_role = bool(unit.role) and bool(set(_tokens(part.text)) & set(_tokens(unit.role)))
-        if best.score < floor and not asks_role:
+        if best.relevance < floor and not asks_role:
             # A question about the title, subtitle or photo is answered by that span, however
             # little else it shares with it.
-            return f"the best passage scores {best.score:.2f}, under the floor {floor:.2f}"
+            return f"the best passage scores {best.relevance:.2f}, under the floor {floor:.2f}"
         doc = self.units.get(unit.doc_id, documents)
         if crossing:
             return self.check_across(part, analysis, unit, doc) or self._named_problem(best, best_named)

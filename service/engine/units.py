@@ -49,6 +49,8 @@ class Unit:
     """A title, subtitle or caption: a line of its own, not a sentence of the argument."""
     usable: bool = True
     """False for a document's header or a stray word: never an answer span."""
+    kind: str = ""
+    """The document's kind: article, quoted excerpt, cited source, document."""
 
 
 @dataclass
@@ -173,7 +175,8 @@ class UnitCache:
             tokens = tokenize(piece)
             role = " ".join(words for rs, re_, words in roles if overlaps((s, e), (rs, re_)))
             unit = Unit(doc_id, i, s, e, piece, p, frozenset(tokens + tokenize(role)), detect_language(piece),
-                        role=role, heading=bool(role), source_id=str(meta.get("source_id") or ""))
+                        role=role, heading=bool(role), source_id=str(meta.get("source_id") or ""),
+                        kind=str(kind or ""))
             unit.usable = s >= body_start and len(tokens) >= 3
             if own_label is not None:
                 unit.attributed_to = own_label

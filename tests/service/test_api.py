@@ -500,7 +500,7 @@ def test_loopback_hosts() -> None:
         assert not is_loopback_host(host), host
 
 
-def test_serve_warns_and_passes_the_bind_address(
+def test_serve_warns_and_passes_the_bind_address_and_header_limit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     import uvicorn
@@ -523,6 +523,7 @@ def test_serve_warns_and_passes_the_bind_address(
     import os
 
     assert os.environ["BRIEFING_HOST"] == "0.0.0.0"
+    assert calls[-1]["http"] == "h11" and calls[-1]["h11_max_incomplete_event_size"] == 65536
 
     monkeypatch.setenv("BRIEFING_ADMIN_KEY", ADMIN_KEY)
     keyed = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0"])
@@ -536,6 +537,17 @@ def test_serve_warns_and_passes_the_bind_address(
 # ---------------------------------------------------------------------------------------
 # Limits
 # ---------------------------------------------------------------------------------------
+
+
+def test_header_limit_answers_431(make_client: Any) -> None:
+    with make_client() as c:
+        big = c.get("/v1/models", headers={"X-Padding": "a" * 70_000})
+        assert big.status_code == 431
+        assert "65536" in big.json()["error"] and big.headers["x-request-id"] == big.json()["request_id"]
+        many = c.get("/v1/models", headers={f"X-Pad-{i}": "b" * 100 for i in range(700)})
+        assert many.status_code == 431
+        assert c.get("/v1/models", headers={"X-Padding": "a" * 60_000}).status_code == 200
+        assert c.get("/healthz", headers={"X-Padding": "a" * 70_000}).status_code == 431
 
 
 def test_body_limit_with_content_length(make_client: Any) -> None:
