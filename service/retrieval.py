@@ -131,7 +131,7 @@ class KeywordIndex:
 
 
 _ARTICLE_REFERENCE = re.compile(
-    r"\b(?:the|this) (?:article|piece|op-ed|author)\b|\bauthor'?s\b|文章|本文|作者|стать(?:я|е|и|ю|ей)\b|автор",
+    r"\b(?:the|this) (?:article|piece|op-ed|author|briefing)\b|\bauthor'?s\b|文章|本文|作者|стать(?:я|е|и|ю|ей)\b|автор",
     re.IGNORECASE,
 )
 

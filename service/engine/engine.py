@@ -84,7 +84,8 @@ class Engine:
             taken = {(c.unit.doc_id, c.unit.index) for slot in slots for c in slot.chosen}
             ranked = self.planner.score(part_text, part_vector, cands, analysis, part, named,
                                         focus=focus if len(analysis.parts) == 1 else None,
-                                        context=context, near=near, taken=taken)
+                                        context=context, near=near, taken=taken,
+                                        near_units=taken if part.side else None)
             for s in ranked:
                 pool.setdefault((s.unit.doc_id, s.unit.index), s)
             slot = Slot(part)

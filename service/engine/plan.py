@@ -29,6 +29,7 @@ import numpy as np
 
 from service.engine.analysis import Analysis, Part, holds_type
 from service.engine.salience import coverage, matches, term_weights
+from service.retrieval import _ARTICLE_REFERENCE
 from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
 
 _CAUSAL = re.compile(
@@ -36,6 +37,7 @@ _CAUSAL = re.compile(
     r"因为|所以|由于|因此|以便|потому что|так как|поэтому|из-за|вследствие|чтобы",
     re.IGNORECASE,
 )
+_BRIEFING_KINDS = frozenset({"article", "quoted excerpt", "cited source"})
 # A noun this rare (Zipf 4 or less) names a specific concept ("sanctions", "warships"), which an
 # answer mentions; commoner ones ("countries", "reasons", "steps") are categories answered by instances.
 SPECIFIC_WEIGHT = 3.0
@@ -169,10 +171,11 @@ class Planner:
 
     def score(self, part_text: str, vector: Any, cands: list[tuple[Unit, int]], analysis: Analysis,
               part: Part, named: str | None, focus: str | None = None, context: str = "",
-              near: set[tuple[str, int]] | None = None, taken: set[tuple[str, int]] | None = None) -> list[Scored]:
+              near: set[tuple[str, int]] | None = None, taken: set[tuple[str, int]] | None = None,
+              near_units: set[tuple[str, int]] | None = None) -> list[Scored]:
         """Best first. `context`: words of the question outside this part (an earlier part that
         "that role" points back to), weighed at half. `near`: paragraphs holding the other side of
-        a comparison, where writers set the contrasting view. `taken`: units an earlier part already
+        a comparison, where writers set the contrasting view (`near_units`: its sentences). `taken`: units an earlier part already
         quotes; one still wins only if it clearly answers this part too."""
         weights = term_weights(part_text)
         for t, w in term_weights(context).items():
@@ -196,6 +199,11 @@ class Planner:
             for t in term_weights(analysis.named):
                 if t in weights:
                     weights[t] *= 0.3
+        if _ARTICLE_REFERENCE.search(analysis.question):
+            # "The article", "this piece", "the author": the briefing and what it quotes, not other
+            # documents that happen to share the words.
+            own = [(u, r) for u, r in cands if u.kind in _BRIEFING_KINDS]
+            cands = own or cands
         if not cands:
             return []
         sims = self.vectors([u.text for u, _ in cands]) @ np.asarray(vector, dtype=np.float32)
@@ -205,8 +213,6 @@ class Planner:
         # The question's rarest word is what it turns on ("why ... long overdue"): a sentence holding
         # it is closer to the answer than one that only shares the topic.
         pivot = _pivot(weights)
-        from service.retrieval import _ARTICLE_REFERENCE
-
         # "The article", "the author": among other documents, the briefing article is what is meant.
         about_article = bool(_ARTICLE_REFERENCE.search(analysis.question))
         q_tokens = set(_tokens(part_text))
@@ -248,7 +254,9 @@ class Planner:
                 # what this part adds ("... and what does it STILL have").
                 s.score *= 0.65
             if near and (unit.doc_id, unit.paragraph) in near:
-                s.score += 0.08
+                # Writers set contrasting views side by side: the sentence right next to the other
+                # side's evidence most of all.
+                s.score += 0.15 if (unit.doc_id, unit.index - 1) in near_units or (unit.doc_id, unit.index + 1) in near_units else 0.05
             if named and unit.attributed_to == named:
                 s.named = True
                 s.score += self.source_bonus
