@@ -264,6 +264,14 @@
 
   // ---- rendering an answer --------------------------------------------------------------------
 
+  // A quote is shown between “ and ”, unless it brings its own mark at that end: a quote ending a
+  // quotation ("… vital interests.”") would otherwise show its closing mark twice.
+  function quoted(text) {
+    const open = /^[“"]/.test(text) ? "" : "“";
+    const close = /[”"]$/.test(text) ? "" : "”";
+    return open + text + close;
+  }
+
   function citationLabel(c) {
     const parts = [c.title, c.outlet, c.date].filter((x) => typeof x === "string" && x);
     return parts.join(" · ");
@@ -311,7 +319,7 @@
           "li", { class: "cite" },
           chip(c),
           el("div", { class: "cite-body" },
-            el("p", { class: "cite-quote", lang: c.language || null, text: c.quote || "" }),
+            el("p", { class: "cite-quote", lang: c.language || null, text: quoted(c.quote || "") }),
             el("div", { class: "cite-src", text: citationLabel(c) + (c.attributed_to ? " — attributed to " + c.attributed_to : "") })),
         ));
       }
@@ -337,7 +345,7 @@
     if (citations.length) {
       lines.push("");
       for (const c of citations) {
-        lines.push("[" + c.n + "] “" + (c.quote || "") + "” — " + citationLabel(c));
+        lines.push("[" + c.n + "] " + quoted(c.quote || "") + " — " + citationLabel(c));
       }
     }
     return lines.join("\n");

@@ -31,6 +31,13 @@ XSS_DOC = (
 )
 XSS_QUESTION = "What did the Rason port pilots praise?"
 
+QUOTE_DOC = (
+    "Harbour master's memo\n\n"
+    "In June 2017 the Rason harbour master wrote that the new tugboats protect “the port’s vital interests.”\n\n"
+    "The memo was filed in the harbour office.\n"
+)
+QUOTE_QUESTION = "What do the new tugboats protect, according to the Rason harbour master?"
+
 
 def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
@@ -123,6 +130,19 @@ def ask(page: Any, question: str) -> Any:
     turn = page.locator(".turn").nth(before)
     turn.and_(page.locator('[data-status="done"]')).wait_for(timeout=60_000)
     return turn
+
+
+def rendered(locator: Any) -> str:
+    """An element's text as shown, with any quotation marks its style adds before or after it."""
+    return locator.evaluate(
+        """el => {
+          const mark = (pseudo) => {
+            const c = getComputedStyle(el, pseudo).content;
+            return c && c !== "none" && c !== "normal" ? JSON.parse(c) : "";
+          };
+          return mark("::before") + el.innerText + mark("::after");
+        }"""
+    )
 
 
 def api_answer(server: Any, question: str) -> dict[str, Any]:
@@ -230,6 +250,33 @@ def test_hostile_document_text_stays_text(page: Any, live_server: Any) -> None:
         assert page.locator('a[href^="javascript:"]').count() == 0
     finally:
         httpx.delete(f"{live_server.url}/v1/documents/harbour-memo", headers=admin, timeout=30)
+
+
+@pytest.mark.browser
+def test_a_quote_ending_with_a_closing_mark_shows_it_once(page: Any, live_server: Any) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    r = httpx.post(f"{live_server.url}/v1/ingest", headers=admin, timeout=60,
+                   files={"files": ("tugboat-memo.txt", QUOTE_DOC.encode(), "text/plain")})
+    assert r.status_code == 200 and r.json()["doc_ids"] == ["tugboat-memo"], r.text
+    try:
+        expected = api_answer(live_server, QUOTE_QUESTION)
+        cited = [c for c in expected["citations"] if c["quote"].endswith("interests.”")]
+        assert cited, expected  # the case under test: the quote itself ends with ”
+        n, quote = cited[0]["n"], cited[0]["quote"]
+        enter_key(page)
+        turn = ask(page, QUOTE_QUESTION)
+        shown = rendered(turn.locator(f'.cite:has(button.chip[data-n="{n}"]) .cite-quote'))
+        assert shown == "“" + quote, shown
+        assert shown.endswith("interests.”") and not shown.endswith("””")
+        turn.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "06-quote-with-its-own-closing-mark.png"))
+
+        turn.locator("button.copy").click()
+        page.wait_for_function("() => document.querySelector('.turn .copied').textContent.length > 0")
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert f"[{n}] “{quote} — " in copied and "””" not in copied, copied
+    finally:
+        httpx.delete(f"{live_server.url}/v1/documents/tugboat-memo", headers=admin, timeout=30)
 
 
 @pytest.mark.browser
