@@ -17,6 +17,11 @@ def test_every_setting_is_documented() -> None:
 
 def test_readme_commands_exist() -> None:
     readme = (ROOT / "README.md").read_text()
-    for script in ("bash .ci/serve", "bash .ci/test"):
-        assert script in readme
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("serve", "test", "setup", "eval"):
+        assert f"make {target}" in readme
+        assert f"\n{target}:" in makefile
+    # The recipes the Makefile runs, which CI and `bash .ci/...` users call too.
+    for script in ("bash .ci/serve", "bash .ci/test", "bash .ci/setup"):
+        assert script in makefile
         assert (ROOT / script.split()[1]).is_file()
