@@ -25,3 +25,5 @@ def test_readme_commands_exist() -> None:
     for script in ("bash .ci/serve", "bash .ci/test", "bash .ci/setup"):
         assert script in makefile
         assert (ROOT / script.split()[1]).is_file()
+    # CI runs the README's test command.
+    assert "make test PYTEST_ARGS=" in (ROOT / ".ci" / "run").read_text()
