@@ -203,7 +203,9 @@ def _labels(documents: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, 
     for meta in documents.values():
         if meta.get("kind") in {"quoted excerpt", "cited source"} and meta.get("label"):
             label = str(meta["label"])
-            labels[label] = "|".join(str(meta[k]) for k in ("outlet", "outlet_original") if meta.get(k))
+            # The outlet in both languages and the kind of source ("journal article"), so that "the
+            # Chinese journal" finds the journal, not Chinese TV news.
+            labels[label] = "|".join(str(meta[k]) for k in ("outlet", "outlet_original", "source_type") if meta.get(k))
     return sorted(labels), labels
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from service.engine.analysis import Analysis, Part, holds_type
+from service.engine.analysis import Analysis, Part, holds_type, named_phrase
 from service.engine.salience import coverage, matches, term_weights
 from service.retrieval import _ARTICLE_REFERENCE
 from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
@@ -46,6 +46,18 @@ _ASKED = re.compile(
     r"have|had|can|could|will|would|should|took|take|were)\b)",
     re.IGNORECASE,
 )
+
+
+_ABOUT = re.compile(r"\b(?:about|regarding|concerning|on the (?:subject|question) of)\s+(?P<phrase>[^?,.;]+)",
+                    re.IGNORECASE)
+
+
+def about_terms(question: str) -> dict[str, float]:
+    """The topic a question names after "about" / "regarding", its less common words with weights."""
+    m = _ABOUT.search(question)
+    if not m:
+        return {}
+    return {t: w for t, w in term_weights(m.group("phrase")).items() if w >= 2.6 and not t.isdigit()}
 
 
 def asked_terms(question: str) -> list[str]:
@@ -190,7 +202,7 @@ class Planner:
             content = [t for t, w in weights.items() if w >= 1.0 and not t.isdigit()]
             for t in content[-2:]:
                 weights[t] *= 2.5
-        for t in asked_terms(part.text):
+        for t in asked_terms(part.label or part.text):
             # "What path ...": the thing asked for is what the answer is about.
             if t in weights:
                 weights[t] *= 2.0
@@ -272,7 +284,7 @@ class Planner:
         ~ solidarity), and that share stands in for the lexical part of the best few sentences."""
         from service.engine.salience import key_words
 
-        key = key_words(text, lang, min_weight=1.5, top=5)
+        key = key_words(text, lang, min_weight=1.5, top=5, skip=named_phrase(text))
         if not key:
             return
         head = [s for s in ranked[:top] if s.unit.lang != lang]
@@ -331,13 +343,13 @@ class Planner:
             return labels[int(order[0])]
         return None
 
-    def check_across(self, part: Part, analysis: Analysis, unit: Unit, doc: DocUnits | None) -> str:
+    def check_across(self, part: Part, analysis: Analysis, unit: Unit, doc: DocUnits | None, named: bool = False) -> str:
         """A Chinese or Russian question over English evidence: its rarest words must have a
         counterpart in meaning among the words of the span, its paragraph or its source's name
         (制裁 ~ sanctions, солидарности ~ solidarity); the words cannot be compared as they are."""
         from service.engine.salience import key_words
 
-        key = key_words(part.text, analysis.lang)
+        key = key_words(part.text, analysis.lang, skip=analysis.named)
         if not key:
             return ""
         # The span and its neighbours: enough to hold a paraphrase, few enough words to embed at once.
@@ -361,7 +373,13 @@ class Planner:
                 sims = self.vectors(rest) @ self.vectors(grams).T
                 held |= {k for k, row in zip(rest, sims, strict=True) if float(row.max()) >= self.word_match}
         share = sum(w for k, w in key.items() if k in held) / sum(key.values())
-        if share < 0.5:
+        if analysis.kind == "yesno":
+            # "Does the author support sanctions?": each rare word is the point of the question.
+            unheld = [k for k, w in key.items() if k not in held and w >= SPECIFIC_WEIGHT]
+            if unheld:
+                return f"the best passage does not mention {', '.join(unheld)}"
+        # The passages of a source the question names are about what it asks, in other words.
+        if share < (0.3 if named else 0.5):
             return f"the best passage does not mention {', '.join(k for k in key if k not in held)}"
         return ""
 
@@ -446,9 +464,14 @@ class Planner:
             # A question about the title, subtitle or photo is answered by that span, however
             # little else it shares with it.
             return f"the best passage scores {best.relevance:.2f}, under the floor {floor:.2f}"
+        numbers = [t for t in term_weights(part.text) if t.isdigit() and t not in unit.tokens]
+        if numbers:
+            # A number or year the question asks about constrains the span itself ("cargo in 2023" is
+            # not answered by the sentence about the 2018 target beside it).
+            return f"the best passage does not mention {', '.join(numbers)}"
         doc = self.units.get(unit.doc_id, documents)
         if crossing:
-            return self.check_across(part, analysis, unit, doc) or self._named_problem(best, best_named)
+            return self.check_across(part, analysis, unit, doc, named=best.named) or self._named_problem(best, best_named)
         if analysis.lang != "en":
             return ""
         context = set(unit.tokens) | _label_tokens(unit)
@@ -465,13 +488,20 @@ class Planner:
             # A side of a comparison shares the question's topic; only its own words single it out.
             names = {t for name in _NAMES.findall(f" {part.side}") for t in _tokens(name)}
         missing = [t for t in weights if t in names and not matches(t, context)]
-        # A number or year the question asks about constrains the span itself ("cargo in 2023" is
-        # not answered by the sentence about the 2018 target beside it).
-        missing += [t for t in weights if t.isdigit() and t not in unit.tokens]
         # The thing asked for ("What sanctions ...", "How many warships ..."), when it is a specific
         # concept rather than a category its instances answer ("which countries", "what reasons").
-        missing += [t for t in asked_terms(asked) if weights.get(t, 0.0) >= SPECIFIC_WEIGHT
+        missing += [t for t in asked_terms(part.label or asked) if weights.get(t, 0.0) >= SPECIFIC_WEIGHT
                     and t not in missing and not matches(t, context)]
+        if analysis.kind == "yesno":
+            # "Does the author support sanctions?": every rare word of a yes/no question is the point.
+            missing += [t for t, w in weights.items() if w >= SPECIFIC_WEIGHT and not t.isdigit()
+                        and t not in missing and not matches(t, context)]
+        topic = about_terms(asked)
+        if topic:
+            # "... about Japan's defence budget": most of the topic must be there.
+            held = sum(w for t, w in topic.items() if matches(t, context))
+            if held < 0.5 * sum(topic.values()):
+                missing += [t for t in topic if not matches(t, context) and t not in missing]
         if missing:
             return f"the best passage does not mention {', '.join(missing)}"
         if part.subject and not _acts(part.subject, unit):

@@ -144,24 +144,43 @@ def coverage(weights: dict[str, float], tokens: set[str]) -> float:
 _RU_WORD = re.compile(r"[А-Яа-яЁё-]{4,}")
 _ZH_WORD = re.compile("^[\u4e00-\u9fff]{2,}$")
 _QUESTION_WORDS = frozenset("""
-开头 结尾 开篇 部分 段落 内容 什么 哪些 哪个 哪里 为什么 如何 怎样 怎么 是否 有没有 多少 几个 一下 请问 请 列出 列举 说明 概括 总结 认为 提到 提及 文章 作者 这篇
+有何 何种 如何 开头 结尾 开篇 部分 段落 内容 什么 哪些 哪个 哪里 为什么 如何 怎样 怎么 是否 有没有 多少 几个 一下 请问 请 列出 列举 说明 概括 总结 认为 提到 提及 文章 作者 这篇
 какие какой какая каких почему зачем когда сколько где который которые статья статье статьи автор автора
 говорится сказано пишет приводит упоминает считает называет начале конце части абзаце
+говориться сказать писать приводить упоминать считать называть начало конец часть абзац мнение который
 """.split())
 
 
-def key_words(question: str, lang: str, min_weight: float = 2.3, top: int = 3) -> dict[str, float]:
+@lru_cache(maxsize=1)
+def _morph() -> object:
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
+@lru_cache(maxsize=1 << 14)
+def _lemma(word: str) -> str:
+    parses = _morph().parse(word)  # type: ignore[attr-defined]
+    return str(parses[0].normal_form) if parses else word
+
+
+def key_words(question: str, lang: str, min_weight: float = 2.3, top: int = 3, skip: str = "") -> dict[str, float]:
     """The rarest content words of a Chinese or Russian question (whole words, not index tokens),
-    for checking them against an English passage by meaning."""
+    for checking them against an English passage by meaning; words of `skip` (the phrase naming a
+    source: it says where to look, not what is asked) left out."""
     if lang == "zh":
         import jieba
 
         words = [w for w in jieba.lcut(question) if _ZH_WORD.match(w)]
     elif lang == "ru":
-        words = [w.lower() for w in _RU_WORD.findall(question)]
+        # The dictionary form: a case ending blurs the meaning an embedder finds (кореи ~ Korean 0.44,
+        # корея ~ Korea much closer).
+        words = [_lemma(w.lower()) for w in _RU_WORD.findall(question)]
     else:
         return {}
-    weights = {w: weight_of(w, lang) for w in dict.fromkeys(words) if w not in _QUESTION_WORDS}
+    skipped = " ".join(_lemma(w.lower()) for w in _RU_WORD.findall(skip)) if lang == "ru" else skip
+    weights = {w: weight_of(w, lang) for w in dict.fromkeys(words)
+               if w not in _QUESTION_WORDS and w not in skip.lower() and w not in skipped}
     meta = _meta_tokens()
     from ingest.text import tokenize
 

@@ -155,10 +155,6 @@ def test_summary_and_sources_questions_are_never_split() -> None:
         assert len(analysis.parts) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug since 1b48eb4: ', ' is no longer a split point, so 'According to X,' stays glued to the "
-    "first part and the second part loses it, although split_parts says a piece that asks nothing is "
-    "context for every part"))
 @pytest.mark.parametrize(
     ("question", "context"),
     [
@@ -357,10 +353,6 @@ def test_no_subject_when_nobody_is_asked_about(question: str) -> None:
     assert subject_of(question) == ""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: _SPEECH_VERB's 'stat\\w*' matches the noun 'states', so 'What does China need from the "
-    "other Northeast Asian states?' gets the subject 'China need from the other Northeast Asian' and the "
-    "answerable question is refused end to end (see test_engine.py)"))
 @pytest.mark.parametrize(
     "question",
     ["What does China need from the other Northeast Asian states?",
@@ -405,10 +397,6 @@ def test_holds_a_person(text: str, question: str, holds: bool) -> None:
     assert holds_type("person", text, question) is holds
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: _NAME never matches at the start of the text ((?<!^)), so a sentence that opens with a "
-    "person's full name holds no name and a 'who' question it answers is refused (see "
-    "test_engine_scale.py)"))
 @pytest.mark.parametrize(
     "text",
     ["Vladimir Putin spoke to reporters after the talks.",

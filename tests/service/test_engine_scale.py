@@ -158,9 +158,6 @@ def test_briefing_answers_still_come_from_the_article(memo_qa: BriefingQA) -> No
     check_citations(memo_qa, result)
 
 
-@bug("holds_type('person') never sees a name at the start of a sentence ((?<!^) in _NAME), so the note's "
-     "only sentence, 'Alexei Likhachev told reporters ...', is judged to name nobody and the question is "
-     "refused: 'the question asks for a name and the best passage gives none'")
 def test_who_question_answered_by_a_sentence_opening_with_the_name(memo_qa: BriefingQA) -> None:
     result = memo_qa.ask("Who told reporters that icebreaker escorts would be free?")
     assert not result.refused, result.notes
