@@ -219,7 +219,8 @@ class BriefingQA:
         from service.llm import build_messages, parse_refusal
 
         evidence = [(part, units) for part, units in answer.evidence]
-        shown = [unit for _, units in evidence for unit in units]
+        # Each piece of evidence once, though two parts may rest on the same sentence.
+        shown = list({id(unit): unit for _, units in evidence for unit in units}.values())
         messages = build_messages(state["question"], state["history"], shown, docs, parts=evidence)
         try:
             # The model is built inside the timed call: building a client imports its library (seconds,

@@ -169,9 +169,10 @@ def key_words(question: str, lang: str, min_weight: float = 2.3, top: int = 3, s
     for checking them against an English passage by meaning; words of `skip` (the phrase naming a
     source: it says where to look, not what is asked) left out."""
     if lang == "zh":
-        import jieba
+        # wordfreq's own segmenter (jieba with wordfreq's dictionary, loaded once for the weights too).
+        from wordfreq import tokenize as segment
 
-        words = [w for w in jieba.lcut(question) if _ZH_WORD.match(w)]
+        words = [w for w in segment(question, "zh") if _ZH_WORD.match(w)]
     elif lang == "ru":
         # The dictionary form: a case ending blurs the meaning an embedder finds (кореи ~ Korean 0.44,
         # корея ~ Korea much closer).

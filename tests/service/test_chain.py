@@ -392,3 +392,40 @@ def test_asks_year(question: str, year: bool) -> None:
 def test_has_year() -> None:
     assert has_year("since the 2014 Ukraine crisis") and has_year("last year's talks")
     assert not has_year("back in mid-March") and not has_year("12,000 troops")
+
+
+class Recording(BaseChatModel):
+    """A chat model that keeps every prompt it is sent and answers with a scripted reply."""
+
+    reply: str
+    prompts: list[str] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+        self.prompts.append(str(messages[-1].content))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(self.reply))])
+
+
+def test_llm_is_handed_the_plan_and_its_sentences_are_verified_against_it(settings: Settings) -> None:
+    # A two-part question: the prompt names both parts, each with the numbers of the evidence chosen
+    # for it, and the sources shown are that evidence (not whole retrieved chunks).
+    model = Recording(reply=(
+        "According to the journal, Russia lacks economic leverage [1]. "
+        "It still has enormous military power [1]. Russia has a thousand submarines [2]."
+    ), prompts=[])
+    qa = BriefingQA(settings, llm=model).load()
+    question = "According to the Northeast Asia Forum analysis, what does Russia lack, and what does it still have?"
+    result = qa.ask(question, answerer="llm")
+    prompt = model.prompts[-1]
+    assert prompt.count("<part n=") == 2, prompt
+    assert 'sources="1' in prompt
+    shown = [block for block in prompt.split("<source ")[1:]]
+    assert shown and all(len(block.split(">", 1)[1].split("</source>")[0].strip()) <= 400 for block in shown)
+    assert any("economic leverage" in block for block in shown)
+    assert result.answerer == "llm"
+    assert "economic leverage" in result.answer and "thousand submarines" not in result.answer
+    assert any("thousand submarines" in s for s in result.unsupported)
+    assert result.question_kind and len(result.parts) == 2
