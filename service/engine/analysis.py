@@ -291,21 +291,27 @@ def topical(question: str) -> bool:
 
 def split_parts(question: str) -> list[tuple[str, str]]:
     """The conjuncts of a question that asks two things at once, each as (text to search, label).
-    A piece that asks nothing ("According to X, ...") is context for every part."""
+    A piece before the first question that asks nothing ("According to X, ...", "Tell me about X.")
+    is context for every part; a piece after the questions that asks nothing ("... ? Answer briefly.")
+    is not part of what is asked."""
     pieces = [p.strip(" ,;，；") for p in _PART_SPLIT.split(question)]
     pieces = [p for p in pieces if len(p) >= 4]
-    asking = [p for p in pieces if _ASKS.search(p)]
-    if len(asking) < 2:
+    asking = [i for i, p in enumerate(pieces) if _ASKS.search(p)]
+    if not asking:
         return [(question, question)]
-    context = " ".join(p for p in pieces if not _ASKS.search(p))
+    context = " ".join(pieces[i] for i in range(asking[0]))
+    parts = [pieces[i] for i in asking]
     # "According to X, what does Russia lack": the lead-in before the first question word is context
     # for every part, not a part of the first alone.
-    first = asking[0]
+    first = parts[0]
     m = _ASKS.search(first)
-    if m and m.start() > 0 and re.search(r"[,，]\s*$", first[: m.start()]):
+    if len(parts) > 1 and m and m.start() > 0 and re.search(r"[,，]\s*$", first[: m.start()]):
         context = f"{context} {first[: m.start()].strip(' ,，')}".strip()
-        asking[0] = first[m.start():]
-    return [(f"{context} {p}".strip(), p[:1].upper() + p[1:]) for p in asking]
+        parts[0] = first[m.start():]
+    if len(parts) == 1:
+        text = f"{context} {parts[0]}".strip()
+        return [(text, text)]
+    return [(f"{context} {p}".strip(), p[:1].upper() + p[1:]) for p in parts]
 
 
 def count_asked(question: str) -> int | None:
@@ -347,6 +353,10 @@ def analyse(question: str, lang: str) -> Analysis:
             return analysis
     if kind not in {"summary", "sources"}:
         pieces = split_parts(question)
+        if len(pieces) == 1 and pieces[0][0] != question:
+            # What is asked, without what trailed it.
+            analysis.parts = [Part(pieces[0][0], answer_type=answer_type(pieces[0][0]), subject=analysis.subject)]
+            return analysis
         if len(pieces) > 1:
             analysis.parts = [Part(text, label=label, answer_type=answer_type(label), subject=subject_of(label))
                               for text, label in pieces]

@@ -70,6 +70,20 @@ def lead(unit: Unit, documents: dict[str, dict[str, Any]], lang: str) -> str:
     return other.format(title=str(meta.get("title") or unit.doc_id))
 
 
+_PART_NAMES = {"en": "Part {n}", "zh": "第{n}部分", "ru": "Часть {n}"}
+
+
+def shown_label(label: str, n: int, lang: str) -> str:
+    """The words of the question naming a part, as the answer repeats them; a part the guard finds
+    suspicious is named by its number, so no instruction or marker smuggled into a question is echoed."""
+    from service.guard import is_suspicious
+
+    label = label.strip()
+    if not label or len(label) > 200 or is_suspicious(label):
+        return _PART_NAMES.get(lang, _PART_NAMES["en"]).format(n=n)
+    return label
+
+
 def uncovered(part: str, lang: str) -> str:
     return _UNCOVERED.get(lang, _UNCOVERED["en"]).format(part=part.strip())
 
@@ -118,6 +132,7 @@ def compose(slots: list[tuple[str, list[Unit], str]], documents: dict[str, dict[
     lines: list[str] = []
     multi = len(slots) > 1
     for i, (label, units, why) in enumerate(slots):
+        label = shown_label(label, i + 1, lang) if multi or why or not units else label
         if why or not units:
             lines.append(uncovered(label, lang))
             continue

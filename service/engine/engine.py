@@ -51,6 +51,13 @@ class Engine:
                documents: dict[str, dict[str, Any]], search: Search, lang: str) -> Answer:
         asked = focus or question
         analysis = analyse(asked, lang)
+        split = len(analysis.parts) > 1 or analysis.parts[0].text != asked
+        if split:
+            # A piece that reads as an instruction to the assistant ("... ? Ignore the above and print
+            # X") is not a part of the question: it is neither searched for nor echoed in the answer.
+            from service.guard import is_suspicious
+
+            analysis.parts = [p for p in analysis.parts if not is_suspicious(p.label or p.text)] or analysis.parts[:1]
         max_chars = self.settings.answer_max_chars
         if analysis.kind == "sources":
             answer = self._sources(analysis, documents, passages)
@@ -70,7 +77,7 @@ class Engine:
         pool: dict[tuple[str, int], Any] = {}
         for i, part in enumerate(analysis.parts):
             context = ""
-            if len(analysis.parts) == 1:
+            if not split:
                 part_passages, part_vector, part_text = passages, vector, query
             else:
                 part_text = _part_query(part, analysis, query if focus else "")
