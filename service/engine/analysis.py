@@ -80,7 +80,7 @@ _YESNO = re.compile(
 # ---------------------------------------------------------------------------------------
 
 _WHO = re.compile(
-    r"^\W*who\b|\bwho (?:wrote|signed|said|is|was|are|were|led|leads|authored|published)\b|\bwhose\b|\bby whom\b|"
+    r"^\W*who\b|\bwho (?:wrote|signed|said|is|was|are|were|led|leads|authored|published)\b|\bby whom\b|"
     r"\bname of the (?:author|writer|journalist|editor)s?\b|谁|哪位|什么人|\bкто\b|\bкем\b|\bчей\b|\bчья\b",
     re.IGNORECASE,
 )

@@ -373,8 +373,9 @@ class Planner:
                 sims = self.vectors(rest) @ self.vectors(grams).T
                 held |= {k for k, row in zip(rest, sims, strict=True) if float(row.max()) >= self.word_match}
         share = sum(w for k, w in key.items() if k in held) / sum(key.values())
-        if analysis.kind == "yesno":
-            # "Does the author support sanctions?": each rare word is the point of the question.
+        if analysis.kind == "yesno" and not named:
+            # "Does the author support sanctions?": each rare word is the point of the question
+            # (unless the question names a source, whose passages speak of it in their own words).
             unheld = [k for k, w in key.items() if k not in held and w >= SPECIFIC_WEIGHT]
             if unheld:
                 return f"the best passage does not mention {', '.join(unheld)}"
