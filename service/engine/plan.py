@@ -429,7 +429,7 @@ class Planner:
         limit = self.max_points if not analysis.multi else 2
         named = any(s.named for s in ranked)
         # Asked what someone said or did, every statement of theirs that is nearly as close belongs.
-        ratio = self.ratio - 0.15 if part.subject and not part.side else self.ratio
+        ratio = self.ratio - 0.2 if part.subject and not part.side else self.ratio
         for cand in ranked[1:]:
             if len(chosen) >= limit or cand.score < ratio * best.score:
                 break
