@@ -311,6 +311,7 @@ def split_parts(question: str) -> list[tuple[str, str]]:
     if len(parts) == 1:
         text = f"{context} {parts[0]}".strip()
         return [(text, text)]
+    parts = [re.sub(r"^(?:and|but|also|then|и|а|но|также|还有|以及|并且)\s*", "", p, flags=re.IGNORECASE) or p for p in parts]
     return [(f"{context} {p}".strip(), p[:1].upper() + p[1:]) for p in parts]
 
 

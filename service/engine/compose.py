@@ -104,13 +104,18 @@ def compose(slots: list[tuple[str, list[Unit], str]], documents: dict[str, dict[
 
     # A unit that answers two parts (one sentence saying what Russia lacks and what it has) is
     # quoted once: later parts keep only what earlier ones did not already quote.
-    seen: set[tuple[str, int]] = set()
+    seen: dict[tuple[str, int], int] = {}
     deduped: list[tuple[str, list[Unit], str]] = []
     for label, units, why in slots:
         fresh = [u for u in units if (u.doc_id, u.start) not in seen]
-        seen.update((u.doc_id, u.start) for u in units)
         if units and not why and not fresh:
+            # Answered by what an earlier part quotes: that line names this part too.
+            j = seen[(units[0].doc_id, units[0].start)]
+            earlier, kept, reason = deduped[j]
+            deduped[j] = (f"{earlier.rstrip('?？ ')}; {label}" if earlier and label else earlier or label, kept, reason)
             continue
+        for u in units:
+            seen.setdefault((u.doc_id, u.start), len(deduped))
         deduped.append((label, fresh, why))
     slots = deduped
     # Which points fit: each covered slot's first unit, then the rest slot by slot.

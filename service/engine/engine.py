@@ -226,9 +226,9 @@ def _leans_on_previous(part: Part) -> bool:
 
 
 def _part_query(part: Part, analysis: Analysis, context: str) -> str:
-    """A part searched on its own keeps what the whole question is about: its named source and
-    subject ("what does it still have" after "according to X, what does Russia lack")."""
-    extra = " ".join(x for x in (analysis.named, analysis.subject, context) if x and x not in part.text)
+    """A part searched on its own keeps the source the whole question names ("what does it still
+    have" after "according to X, what does Russia lack"); its subject is its own, in its text."""
+    extra = " ".join(x for x in (analysis.named, context) if x and x not in part.text)
     return f"{part.text} {extra}".strip()
 
 
