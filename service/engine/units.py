@@ -80,9 +80,11 @@ def json_spans(value: Any) -> list[Any]:
         return []
 
 
-def split_units(text: str) -> list[tuple[int, int, int]]:
+def split_units(text: str, speaker: Any = None) -> list[tuple[int, int, int]]:
     """(start, end, paragraph): sentences, long ones cut into clauses, short fragments joined to a
-    neighbour within their paragraph while the quote stays citable."""
+    neighbour within their paragraph while the quote stays citable and, when `speaker(start, end)`
+    is given, only to a neighbour of the same speaker (a source's quote never absorbs the author's
+    next sentence)."""
     from ingest.text import split_clauses, split_paragraphs, split_sentences
 
     out: list[tuple[int, int, int]] = []
@@ -93,7 +95,8 @@ def split_units(text: str) -> list[tuple[int, int, int]]:
         merged: list[tuple[int, int]] = []
         for s, e in spans:
             if merged and (e - s < MIN_QUOTE_CHARS or merged[-1][1] - merged[-1][0] < MIN_QUOTE_CHARS) \
-                    and e - merged[-1][0] <= MAX_QUOTE_CHARS:
+                    and e - merged[-1][0] <= MAX_QUOTE_CHARS \
+                    and (speaker is None or speaker(*merged[-1]) == speaker(s, e)):
                 merged[-1] = (merged[-1][0], e)
                 continue
             merged.append((s, e))
@@ -170,7 +173,11 @@ class UnitCache:
         kind = meta.get("kind")
         own_label = str(meta.get("label") or meta.get("title") or "") if kind in {"quoted excerpt", "cited source"} else None
         doc = DocUnits(doc_id, text, meta)
-        for i, (s, e, p) in enumerate(split_units(text)):
+
+        def speaker(start: int, end: int) -> str | None:
+            return next((sid for qs, qe, _, sid in quotes if overlaps((start, end), (qs, qe))), None)
+
+        for i, (s, e, p) in enumerate(split_units(text, speaker)):
             piece = text[s:e]
             tokens = tokenize(piece)
             role = " ".join(words for rs, re_, words in roles if overlaps((s, e), (rs, re_)))
