@@ -839,6 +839,15 @@ def render(info: dict[str, Any], result: dict[str, Any], inproc: list[Phase], pl
         f"(concurrency {best_health.concurrency}; the load generator then uses "
         f"{best_health.cpu['client']:.2f} cores itself).",
     ]
+    ramp_asks = [a for a, _ in ramp]
+    ramp_ok = sum(a.ok for a in ramp_asks)
+    if ramp_ok:
+        ramp_cpu = sum(a.cpu.get("server_s", 0.0) for a in ramp_asks)
+        lines.append(
+            f"* Server CPU an answer over the whole saturation phase (the server's /proc/PID/stat utime + "
+            f"stime before and after each level, summed over the levels, over their {ramp_ok:,} answers): "
+            f"**{1000 * ramp_cpu / ramp_ok:.1f} ms** ({ramp_cpu:.1f} CPU s)."
+        )
     if one and ip1:
         lines.append(
             f"* What HTTP adds, one request at a time: `/v1/ask` p50 {_ms(pct(one.lat, 50))} ms vs "
@@ -933,6 +942,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="experiment: serve with the USE encoder on this many BLAS threads (not with --write)",
     )
+    parser.add_argument("--note", action="append", default=[], help="a line added to the report's notes")
     parser.add_argument("--inprocess-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inprocess_child:
@@ -957,6 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "embedder_threads": args.embedder_threads,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "notes": args.note,
     }
     print(f"load average {info['load_before']} (waited {waited:.0f} s)", file=sys.stderr, flush=True)
     pool = questions(plan.pool, args.seed)
