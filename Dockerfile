@@ -21,8 +21,9 @@ RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0 \
  && pip install -r /tmp/req.txt
 
 # The code and the bundled briefing.
-COPY service ./service
+COPY briefing_core ./briefing_core
 COPY ingest ./ingest
+COPY service ./service
 COPY eval ./eval
 COPY corpus ./corpus
 COPY README.md ./

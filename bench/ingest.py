@@ -342,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     from chromadb.api.models.Collection import Collection  # noqa: F401
 
     from bench.corpus import build_corpus
-    from service.embeddings import make_embedder
-    from service.settings import Settings
+    from briefing_core.embeddings import make_embedder
+    from briefing_core.settings import Settings
 
     info: dict[str, Any] = {
         "machine": machine(), "versions": versions(), "load_before": load(), "min_chunks": args.chunks,

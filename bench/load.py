@@ -211,7 +211,7 @@ def service_env(store_dir: Path) -> dict[str, str]:
 # `briefing serve` with the USE embedder built with other BLAS threads (the service builds it with 2):
 # only for `--embedder-threads`, an experiment; the production code is not changed.
 PATCHED_LAUNCHER = (
-    "import service.embeddings as e; e.UseMultilingualEmbeddings.__init__.__defaults__ = ({threads},); "
+    "import briefing_core.embeddings as e; e.UseMultilingualEmbeddings.__init__.__defaults__ = ({threads},); "
     "from service.cli import main; main()"
 )
 
@@ -521,7 +521,7 @@ def inprocess_child(spec_path: Path) -> int:
         del os.environ[key]
     os.environ.update(BRIEFING_STORE_DIR=spec["store"], ANONYMIZED_TELEMETRY="False")
     from service.chain import BriefingQA
-    from service.settings import Settings
+    from briefing_core.settings import Settings
 
     qa = BriefingQA(Settings()).load()
     backend = _use_backend(qa)

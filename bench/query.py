@@ -526,7 +526,7 @@ def measure_size(
     clock: EmbedClock | None = None,
 ) -> tuple[dict[str, list[float]], int, str]:
     """Latencies in ms of every system, interleaved question by question in rotating order."""
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
     from service.retrieval import _where
 
     searcher, settings = qa.searcher, qa.settings
@@ -860,9 +860,9 @@ def build_stores(base: Path, sizes: list[int], rebuild: bool) -> dict[str, Any]:
     holds SIZE chunks. What was built is recorded in base/builds.json, so a kept base is reused."""
 
     from ingest.pipeline import ingest
-    from service.embeddings import make_embedder
-    from service.settings import Settings
-    from service.store import open_store
+    from briefing_core.embeddings import make_embedder
+    from briefing_core.settings import Settings
+    from briefing_core.store import open_store
 
     record_path = base / "builds.json"
     builds: dict[str, Any] = (
@@ -952,8 +952,8 @@ def dense_check(store: Any, embedder: Any, items: list[GoldItem], k: int) -> dic
 def measure_store(store_dir: Path, repeats: int, profile: bool) -> dict[str, Any]:
     """In a process of its own, as the service would run: open the store, load, and measure."""
     from service.chain import BriefingQA
-    from service.embeddings import make_embedder
-    from service.settings import Settings
+    from briefing_core.embeddings import make_embedder
+    from briefing_core.settings import Settings
 
     settings = Settings(store_dir=store_dir)
     embedder = make_embedder(settings.embedder, settings.embed_batch_size)
@@ -1033,7 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes,
         "repeats": args.repeats,
     }
-    from service.settings import Settings
+    from briefing_core.settings import Settings
 
     defaults = Settings()
     info.update(

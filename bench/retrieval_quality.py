@@ -144,10 +144,10 @@ def run_embedder(
     name: str, base: Path, corpus_dir: Path, items_cache: dict[str, Any]
 ) -> tuple[list[Scores], dict]:
     from ingest.pipeline import ingest
-    from service.embeddings import make_embedder
+    from briefing_core.embeddings import make_embedder
     from service.retrieval import HybridSearcher
-    from service.settings import Settings
-    from service.store import open_store
+    from briefing_core.settings import Settings
+    from briefing_core.store import open_store
 
     store_dir = base / f"store-{name}"
     shutil.rmtree(store_dir, ignore_errors=True)
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     clean_environment()
     from bench.corpus import build_corpus
-    from service.settings import Settings
+    from briefing_core.settings import Settings
 
     began = time.perf_counter()
     defaults = Settings()

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from eval.runner import HttpAsker, InProcessAsker, gate, parse_minimums, run
-from service.errors import UserError
-from service.settings import Settings
+from briefing_core.errors import UserError
+from briefing_core.settings import Settings
 
 
 def _corpus(settings: Settings) -> dict[str, str]:
-    from service.store import open_store
+    from briefing_core.store import open_store
 
     return {record.doc_id: record.text for record in open_store(settings).documents()}
 
@@ -83,7 +83,7 @@ def _add_distractors(settings: Settings, folder: Path) -> dict[str, Any]:
     """Ingest every file under `folder` as an ordinary document; a file that cannot be is reported
     and skipped. Returns what the summary records about it."""
     from ingest.pipeline import ingest, slugify
-    from service.store import open_store
+    from briefing_core.store import open_store
 
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     if not files:

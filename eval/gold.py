@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.errors import GoldFileError
+from briefing_core.errors import GoldFileError
 
 LANGS = ("en", "zh", "ru")
 
@@ -94,7 +94,7 @@ def parse_line(path: Path, line_no: int, raw: str) -> GoldQuestion:
 
 def load_gold(path: Path, corpus: dict[str, str] | None = None) -> list[GoldQuestion]:
     """Read a gold file. With `corpus` (doc_id -> stored text), every evidence string must be found."""
-    from ingest.spans import find_folded
+    from briefing_core.spans import find_folded
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from eval.gold import GoldQuestion
-from ingest.spans import find_folded, overlaps
+from briefing_core.spans import find_folded, overlaps
 
 MAX_CITATION_CHARS = 400
 MAX_PASSAGE_CHARS = 1500

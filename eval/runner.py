@@ -17,7 +17,7 @@ from typing import Any
 
 from eval.gold import GoldQuestion, load_gold
 from eval.metrics import LOWER_IS_BETTER, METRICS, breakdown, judge
-from service.errors import BriefingError, UserError
+from briefing_core.errors import BriefingError, UserError
 
 
 class Asker:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ingest.text import split_clauses, split_paragraphs, split_sentences
+from briefing_core.text import split_clauses, split_paragraphs, split_sentences
 
 SHORT_PARAGRAPH = 200
 

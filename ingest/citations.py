@@ -62,7 +62,7 @@ from itertools import accumulate
 import regex as re
 
 from ingest.manifest import SourceEntry, dump_sources_yaml
-from ingest.spans import find_folded
+from briefing_core.spans import find_folded
 
 # ---------------------------------------------------------------------------------------------
 # Vocabulary. Kept small and generic: these are words of English journalism, not outlet names.

@@ -19,8 +19,8 @@ from typing import Any
 
 import regex
 
-from ingest.text import detect_language, script_counts
-from service.errors import InputFileError
+from briefing_core.text import detect_language, script_counts
+from briefing_core.errors import InputFileError
 
 FORMATS = {
     ".txt": "txt",

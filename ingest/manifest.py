@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from service.errors import ManifestError
+from briefing_core.errors import ManifestError
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ingest.manifest import Manifest, SourceEntry, load_manifest
-from ingest.spans import find_folded
-from service.errors import InputFileError, ManifestError, UserError
-from service.settings import Settings
+from briefing_core.spans import find_folded
+from briefing_core.errors import InputFileError, ManifestError, UserError
+from briefing_core.settings import Settings
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 
@@ -250,7 +250,7 @@ def file_documents(
 
 
 def _chunk_metadata(spec: DocSpec, chunk: Any) -> dict[str, Any]:
-    from ingest.text import detect_language
+    from briefing_core.text import detect_language
 
     meta = spec.metadata
     return {
@@ -410,7 +410,7 @@ def _apply(store: Any, plans: list[_Plan], vectors: Any, report: IngestReport) -
     cost of several ms; one a document made writes the dominant cost of ingest after encoding).
 
     Order keeps crash safety: stale marks, then chunk changes, then complete records."""
-    from service.store import DocumentRecord
+    from briefing_core.store import DocumentRecord
 
     if not plans:
         return
@@ -479,8 +479,8 @@ def ingest(
     Per-file problems land in `report.errors`; the rest of the batch is still ingested. `overlap`
     overrides the `ingest_overlap` setting (a multi-threaded caller such as the server must not fork).
     """
-    from service.embeddings import make_embedder
-    from service.store import KNOWN_DIMENSIONS, open_store, write_lock
+    from briefing_core.embeddings import make_embedder
+    from briefing_core.store import KNOWN_DIMENSIONS, open_store, write_lock
 
     started = time.perf_counter()
     report = IngestReport()

@@ -76,7 +76,7 @@ class Result:
 
 
 def reply_language(question: str) -> str:
-    from ingest.text import detect_language
+    from briefing_core.text import detect_language
     from service.engine.compose import REFUSALS
 
     lang = detect_language(question)
@@ -116,7 +116,7 @@ def numbers_in(text: str) -> set[str]:
 def support(claim: str, quote: str, planner: Any) -> float:
     """How much of the claim the quote bears out: the fixed-weight share of the claim's terms found
     in the quote, blended with their embedding similarity; a number the quote lacks is unsupported."""
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
     from service.engine.salience import coverage, term_weights
 
     claim_text = _MARKER.sub("", claim)

@@ -49,7 +49,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from service.errors import (
+from briefing_core.errors import (
     BriefingError,
     EmbedderMismatch,
     NotFoundError,
@@ -65,7 +65,7 @@ from service.http_limits import (
     key_matches,
     presented_key,
 )
-from service.settings import Settings, get_settings
+from briefing_core.settings import Settings, get_settings
 
 log = logging.getLogger("service.api")
 
@@ -77,7 +77,7 @@ _FILE_FIELDS = ("files", "file", "files[]")
 
 
 # ---------------------------------------------------------------------------------------
-# Errors the HTTP layer adds to service.errors
+# Errors the HTTP layer adds to briefing_core.errors
 # ---------------------------------------------------------------------------------------
 
 
@@ -723,7 +723,7 @@ def _clean_report(report: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
 
 
 def _delete_sync(state: ServiceState, qa: Any, doc_id: str) -> int:
-    from service.store import write_lock
+    from briefing_core.store import write_lock
 
     with state.write_lock, write_lock(state.settings):
         store = qa.store

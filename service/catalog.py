@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.settings import Settings
-from service.store import Store, open_store
+from briefing_core.settings import Settings
+from briefing_core.store import Store, open_store
 
 
 def _json_list(value: Any) -> list[Any]:

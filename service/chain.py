@@ -18,11 +18,11 @@ from typing import Any
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from service.answering import Citation, Result, make_citation, reply_language, support
-from service.errors import LLMUnavailable, UserError
+from briefing_core.errors import LLMUnavailable, UserError
 from service.guard import answer_problem
 from service.engine.engine import Engine
 from service.retrieval import HybridSearcher, normalise_filters
-from service.settings import Settings
+from briefing_core.settings import Settings
 
 # Words that point back to an earlier turn ("What did it conclude?", "Что в нём сказано?", "它说了什么？").
 _ANAPHORA = re.compile(
@@ -39,7 +39,7 @@ def condense(question: str, history: list[dict[str, str]] | None) -> tuple[str, 
     A follow-up that points back ("What did it conclude?") is searched together with the last
     question the analyst asked, so "it" finds the magazine that question was about.
     """
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
 
     earlier = [h.get("content", "") for h in history or [] if h.get("role") == "user" and h.get("content")]
     if not earlier:
@@ -80,8 +80,8 @@ class BriefingQA:
     def load(self) -> BriefingQA:
         with self._init_lock:
             if self._searcher is None:
-                from service.embeddings import make_embedder
-                from service.store import open_store
+                from briefing_core.embeddings import make_embedder
+                from briefing_core.store import open_store
 
                 self._embedder = self._embedder or make_embedder(
                     self.settings.embedder, self.settings.embed_batch_size, self.settings.embed_threads
@@ -97,7 +97,7 @@ class BriefingQA:
 
     def _warm(self) -> None:
         """Pay first-call costs (model kernels, tokeniser tables) at start-up, not on a user's question."""
-        from ingest.text import split_sentences, tokenize
+        from briefing_core.text import split_sentences, tokenize
 
         from service.engine.salience import term_weights
 
@@ -246,7 +246,7 @@ class BriefingQA:
     def _verify(self, text: str, shown: list[Any], pool: list[Any], docs: dict[str, dict[str, Any]]) -> Draft:
         """Keep the sentences the cited evidence supports, each tied to its best span: the span it
         names ([n] is the n-th unit shown), or else any candidate span of the question."""
-        from ingest.text import split_sentences
+        from briefing_core.text import split_sentences
         from service.llm import SYSTEM_PROMPT
 
         threshold = self.settings.support_threshold

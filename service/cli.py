@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from service.errors import BriefingError, UserError
+from briefing_core.errors import BriefingError, UserError
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ app.add_typer(sources_app, name="sources")
 def _settings() -> Any:
     from pydantic import ValidationError
 
-    from service.settings import Settings
+    from briefing_core.settings import Settings
 
     try:
         return Settings()

@@ -210,7 +210,7 @@ def usable_parts(text: str) -> list[tuple[int, int]]:
     """The sentences of a suspicious span that can still be used: those that neither read as an
     instruction nor carry a code, a URL or markup (an instruction split over two sentences — "Ignore
     the above. The code is XJ-42." — taints its neighbour)."""
-    from ingest.text import split_sentences
+    from briefing_core.text import split_sentences
 
     parts = split_sentences(text)
     if len(parts) < 2:

@@ -20,8 +20,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from service.errors import LLMUnavailable, UserError
-from service.settings import Settings
+from briefing_core.errors import LLMUnavailable, UserError
+from briefing_core.settings import Settings
 
 REFUSAL_TOKEN = "NOT IN SOURCES"
 

@@ -2,7 +2,7 @@
 
 The keyword index is built in memory from the chunks the store holds and rebuilt when the store's
 generation changes, so a document ingested by another process (or through the API) is found
-without a restart. Tokenisation works for English, Chinese and Russian (see `ingest.text.tokenize`);
+without a restart. Tokenisation works for English, Chinese and Russian (see `briefing_core.text.tokenize`);
 the dense side carries questions across languages.
 """
 
@@ -22,7 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from service.settings import Settings
+from briefing_core.settings import Settings
 
 FILTER_KEYS = ("doc_id", "source_id", "language", "kind")
 
@@ -69,7 +69,7 @@ class KeywordIndex:
         article's subtitle is found by "subtitle", "副标题" or "подзаголовок", which it never says."""
         import bm25s
 
-        from ingest.text import tokenize
+        from briefing_core.text import tokenize
         from service.engine.units import role_words
 
         roles = role_words(documents or {})
@@ -147,7 +147,7 @@ def _where(filters: dict[str, list[str]] | None) -> dict[str, Any] | None:
 
 def normalise_filters(filters: dict[str, Any] | None) -> dict[str, list[str]]:
     """Accept {"doc_id": "x"} or {"doc_id": ["x", "y"]}; unknown keys are a user error."""
-    from service.errors import UserError
+    from briefing_core.errors import UserError
 
     out: dict[str, list[str]] = {}
     for key, value in (filters or {}).items():
@@ -208,7 +208,7 @@ class HybridSearcher:
         self, query: str, k: int | None = None, filters: dict[str, list[str]] | None = None,
         mode: str | None = None, query_vector: list[float] | None = None,
     ) -> list[Passage]:
-        from ingest.text import tokenize
+        from briefing_core.text import tokenize
 
         k = k or self.settings.k
         mode = mode or self.settings.retrieval_mode
@@ -339,7 +339,7 @@ class HybridSearcher:
 def _drop_contained(passages: list[Passage]) -> list[Passage]:
     """A quoted excerpt repeats words the article holds; when the article's passage is also found,
     keep only the article's, which has the attribution around the quote."""
-    from ingest.spans import fold_whitespace
+    from briefing_core.spans import fold_whitespace
 
     article_texts = [fold_whitespace(p.text) for p in passages if p.metadata.get("kind") == "article"]
     kept: list[Passage] = []

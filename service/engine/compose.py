@@ -45,7 +45,7 @@ class Point:
 def _original_outlet(unit: Unit, documents: dict[str, dict[str, Any]], lang: str) -> str | None:
     """How a Chinese or Russian answer names a span's source: by the outlet's own name when it is
     in the answer's language (《环球时报》, «Известия»), else by the English label."""
-    from ingest.text import detect_language
+    from briefing_core.text import detect_language
 
     if not unit.attributed_to or lang not in ("zh", "ru"):
         return unit.attributed_to

@@ -218,7 +218,7 @@ def _labels(documents: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, 
 
 def _leans_on_previous(part: Part) -> bool:
     """A part that is little more than a question word or points back ("and why?", "when did it run?")."""
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
 
     from service.engine.analysis import _ANAPHORA_IN_PART
 

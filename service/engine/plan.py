@@ -529,7 +529,7 @@ _ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z’'-]{2,}")
 
 @lru_cache(maxsize=1)
 def _EN_STOP() -> frozenset[str]:  # noqa: N802 - a constant built on first use
-    from ingest.text import _EN_STOPWORDS
+    from briefing_core.text import _EN_STOPWORDS
 
     return frozenset(_EN_STOPWORDS)
 
@@ -547,7 +547,7 @@ def _ROLE_TOKENS() -> frozenset[str]:  # noqa: N802 - a constant built on first 
 
 
 def _tokens(text: str) -> set[str]:
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
 
     return set(tokenize(text))
 
@@ -567,7 +567,7 @@ def _acts(subject: str, unit: Unit) -> bool:
     """Whether the unit reports its subject saying, thinking or doing something: most of the
     subject's words (by weight) stand before a cue of speech or stance, or name the source the
     unit is attributed to."""
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
 
     weights = {t: w for t, w in term_weights(subject).items() if w >= 1.0 and t not in _ROLE_TOKENS()}
     if not weights:

@@ -1,6 +1,6 @@
 """How much a question's word says about what is asked, from a fixed, language-wide frequency.
 
-Takes question text; gives keyword tokens (the same tokens `ingest.text.tokenize` gives documents)
+Takes question text; gives keyword tokens (the same tokens `briefing_core.text.tokenize` gives documents)
 with a weight each. The weight comes from how common the surface word is in its language
 (`wordfreq`'s Zipf scale, data shipped inside the package), so it does not move when documents are
 ingested: a store of thousands of unrelated chunks weighs "superpower" exactly as the briefing
@@ -37,7 +37,7 @@ paragraphs section part passage
 
 @lru_cache(maxsize=1)
 def _meta_tokens() -> frozenset[str]:
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
 
     return frozenset(tokenize(_META_WORDS))
 
@@ -63,7 +63,7 @@ _CYR = re.compile("[\u0400-\u04ff]")
 
 def term_weights(text: str) -> dict[str, float]:
     """Keyword tokens of `text` with their fixed weights (the highest where a token repeats)."""
-    from ingest.text import _TOKEN, _ZH_STOP, _word_tokens
+    from briefing_core.text import _TOKEN, _ZH_STOP, _word_tokens
 
     meta = _meta_tokens()
     out: dict[str, float] = {}
@@ -183,7 +183,7 @@ def key_words(question: str, lang: str, min_weight: float = 2.3, top: int = 3, s
     weights = {w: weight_of(w, lang) for w in dict.fromkeys(words)
                if w not in _QUESTION_WORDS and w not in skip.lower() and w not in skipped}
     meta = _meta_tokens()
-    from ingest.text import tokenize
+    from briefing_core.text import tokenize
 
     weights = {w: v for w, v in weights.items() if v >= min_weight and not set(tokenize(w)) <= meta}
     return dict(sorted(weights.items(), key=lambda kv: -kv[1])[:top])

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.spans import overlaps
+from briefing_core.spans import overlaps
 
 MAX_QUOTE_CHARS = 400
 # A fragment shorter than this (a photo credit, a dangling clause) is cited with its neighbour.
@@ -85,7 +85,7 @@ def split_units(text: str, speaker: Any = None) -> list[tuple[int, int, int]]:
     neighbour within their paragraph while the quote stays citable and, when `speaker(start, end)`
     is given, only to a neighbour of the same speaker (a source's quote never absorbs the author's
     next sentence)."""
-    from ingest.text import split_clauses, split_paragraphs, split_sentences
+    from briefing_core.text import split_clauses, split_paragraphs, split_sentences
 
     out: list[tuple[int, int, int]] = []
     for p, (ps, pe) in enumerate(split_paragraphs(text)):
@@ -165,7 +165,7 @@ class UnitCache:
         return self._quotes.get(doc_id, [])
 
     def _build(self, doc_id: str, text: str, meta: dict[str, Any]) -> DocUnits:
-        from ingest.text import detect_language, tokenize
+        from briefing_core.text import detect_language, tokenize
 
         body_start = int(meta.get("body_start", 0))
         roles = [(int(s), int(e), ROLE_WORDS.get(str(r), str(r))) for s, e, r in json_spans(meta.get("role_spans"))]

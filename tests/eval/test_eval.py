@@ -16,8 +16,8 @@ from eval.gold import load_gold
 from eval.runner import Asker, InProcessAsker, gate, run
 from ingest.pipeline import ingest
 from service.chain import BriefingQA
-from service.errors import GoldFileError
-from service.settings import BUNDLED_GOLD, Settings
+from briefing_core.errors import GoldFileError
+from briefing_core.settings import BUNDLED_GOLD, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.chunking import SHORT_PARAGRAPH, Chunk, chunk_text
-from ingest.text import split_paragraphs, split_sentences
+from briefing_core.text import split_paragraphs, split_sentences
 
 ARTICLE = (
     Path(__file__).resolve().parents[2]

@@ -21,8 +21,8 @@ import pytest
 
 from ingest.encoding import EncoderFailed, ForkedEncoder, InlineEncoder, can_fork
 from ingest.pipeline import IngestReport, file_documents, write_documents
-from service.embeddings import make_embedder
-from service.store import open_store
+from briefing_core.embeddings import make_embedder
+from briefing_core.store import open_store
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the forked encoder needs fork()")
 
@@ -211,7 +211,7 @@ def test_can_fork_follows_the_embedder(packaged: Any) -> None:
 _ORPHAN_SCRIPT = r"""
 import os, sys, time
 from ingest.encoding import ForkedEncoder
-from service.embeddings import make_embedder
+from briefing_core.embeddings import make_embedder
 encoder = ForkedEncoder(make_embedder("use-multilingual"), 8)
 encoder.submit(["a window the parent never collects"] * 4000)
 print(encoder.pid, flush=True)

@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfWriter
 
 from ingest.loaders import LoadedDocument, load_path
-from service.errors import InputFileError, UserError
+from briefing_core.errors import InputFileError, UserError
 
 ARTICLE = (
     Path(__file__).resolve().parents[2]

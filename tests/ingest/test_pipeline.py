@@ -24,10 +24,10 @@ from ingest.chunking import chunk_text
 from ingest.loaders import load_path
 from ingest.manifest import load_manifest
 from ingest.pipeline import ingest
-from service.embeddings import make_embedder
-from service.errors import EmbedderMismatch
-from service.settings import BUNDLED_MANIFEST
-from service.store import open_store
+from briefing_core.embeddings import make_embedder
+from briefing_core.errors import EmbedderMismatch
+from briefing_core.settings import BUNDLED_MANIFEST
+from briefing_core.store import open_store
 
 BRIEFING = str(Path(sys.executable).parent / "briefing")
 CLI_TIMEOUT = 120
@@ -485,8 +485,8 @@ def test_only_bad_inputs_exit_non_zero(
 
 _HOLD_LOCK = """
 import sys
-from service.settings import Settings
-from service.store import write_lock
+from briefing_core.settings import Settings
+from briefing_core.store import write_lock
 with write_lock(Settings()):
     print("locked", flush=True)
     sys.stdin.readline()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.spans import fold_whitespace
-from ingest.text import (
+from briefing_core.spans import fold_whitespace
+from briefing_core.text import (
     MAX_PROTECTED,
     detect_language,
     script_counts,

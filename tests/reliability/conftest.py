@@ -173,7 +173,7 @@ class ChromaServer:
 
 def service_settings(store_dir: Path, **overrides: Any) -> Any:
     """Settings for a test app, every HTTP field explicit so the machine's BRIEFING_* cannot leak in."""
-    from service.settings import Settings
+    from briefing_core.settings import Settings
 
     values: dict[str, Any] = {
         "store_dir": store_dir, "chroma_url": None, "collection": "briefing", "embedder": "use-multilingual",

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.store import open_store
+from briefing_core.store import open_store
 
 from .conftest import record_figures, run_cli, service_settings, store_env
 

@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from ingest.pipeline import ingest
 from service.api import create_app
-from service.errors import StoreUnavailable
+from briefing_core.errors import StoreUnavailable
 
 from .conftest import ChromaServer, record_figures, service_settings, wait_status
 
@@ -120,7 +120,7 @@ def test_stopped_server_gives_503_then_the_service_recovers_without_a_restart(
 def test_every_store_call_maps_a_dead_server_to_store_unavailable(
     server: ChromaServer, settings: Any
 ) -> None:
-    from service.store import open_store
+    from briefing_core.store import open_store
 
     store = open_store(settings)
     doc_id = next(iter(store.document_metadata()))
@@ -146,9 +146,9 @@ def test_every_store_call_maps_a_dead_server_to_store_unavailable(
 def test_frozen_server_gives_503_within_the_http_timeout(
     server: ChromaServer, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.store
+    import briefing_core.store
 
-    monkeypatch.setattr(service.store, "CHROMA_HTTP_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(briefing_core.store, "CHROMA_HTTP_TIMEOUT_S", 3.0)
     with TestClient(create_app(settings)) as c:
         wait_status(c, "/readyz", 200, 120)
         assert server.proc is not None

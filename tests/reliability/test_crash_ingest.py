@@ -69,8 +69,8 @@ def store_env(subprocess_env: dict[str, str], store_dir: Path) -> dict[str, str]
 VERIFY = r"""
 import json, sys
 from pathlib import Path
-from service.settings import Settings
-from service.store import open_store
+from briefing_core.settings import Settings
+from briefing_core.store import open_store
 
 store = open_store(Settings(store_dir=Path(sys.argv[1])))
 docs = store.documents()

@@ -31,8 +31,8 @@ from schemathesis import GenerationMode
 
 from ingest.pipeline import ingest
 from service.api import create_app
-from service.embeddings import make_embedder
-from service.store import open_store
+from briefing_core.embeddings import make_embedder
+from briefing_core.store import open_store
 
 from .conftest import record_figures, service_settings, wait_status
 

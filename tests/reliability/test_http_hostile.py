@@ -239,8 +239,8 @@ FERRY_QUESTION = "What did the Ostrovnoy ferry carry to Rason?"
 
 _HOLD_LOCK = """
 import sys
-from service.settings import Settings
-from service.store import write_lock
+from briefing_core.settings import Settings
+from briefing_core.store import write_lock
 with write_lock(Settings()):
     print("locked", flush=True)
     sys.stdin.readline()

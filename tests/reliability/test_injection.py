@@ -40,7 +40,7 @@ from ingest.pipeline import ingest
 from service.chain import BriefingQA
 from service.guard import is_suspicious
 from service.llm import SYSTEM_PROMPT
-from service.settings import Settings
+from briefing_core.settings import Settings
 
 from .conftest import record_figures
 from .payloads import EVIL_HOST, EVIL_URL, MARKER, Payload, all_payloads, carries_marker

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
-from service.settings import Settings
+from briefing_core.settings import Settings
 
 API_KEY = "test-api-key-7f3a"
 ADMIN_KEY = "test-admin-key-91c2"

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import answer_pieces, safe_filename
-from service.errors import StoreUnavailable
-from service.settings import BUNDLED_MANIFEST
+from briefing_core.errors import StoreUnavailable
+from briefing_core.settings import BUNDLED_MANIFEST
 
 from .conftest import ADMIN_KEY, API_KEY, wait_ready
 

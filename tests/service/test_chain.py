@@ -17,8 +17,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from service.engine.analysis import analyse, asks_exact_date, asks_year, has_day_date, has_year
 from ingest.pipeline import ingest
 from service.chain import BriefingQA, condense
-from service.errors import UserError
-from service.settings import Settings
+from briefing_core.errors import UserError
+from briefing_core.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.manifest import load_manifest
-from service.settings import BUNDLED_MANIFEST
+from briefing_core.settings import BUNDLED_MANIFEST
 
 MAX_QUOTE = 400
 SUBTITLE = "Pyongyang might trust Moscow more than it trusts Beijing"

@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from ingest.pipeline import ingest
 from service.chain import BriefingQA
-from service.settings import Settings
+from briefing_core.settings import Settings
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.llm

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from service.embeddings import make_embedder
+from briefing_core.embeddings import make_embedder
 from service.retrieval import HybridSearcher
-from service.settings import Settings
-from service.store import open_store
+from briefing_core.settings import Settings
+from briefing_core.store import open_store
 
 # Each topic is written once, in one language only; distractors share the domain but not the topic.
 FIXTURE = {

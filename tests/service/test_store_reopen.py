@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.errors import StoreUnavailable
-from service.settings import Settings
-from service.store import DocumentRecord, Store, open_store
+from briefing_core.errors import StoreUnavailable
+from briefing_core.settings import Settings
+from briefing_core.store import DocumentRecord, Store, open_store
 
 DIM = 512  # the default embedder's, so open_store needs no model
 
 _OTHER_PROCESS = """
 import sys
 import numpy as np
-from service.settings import Settings
-from service.store import DocumentRecord, open_store, write_lock
+from briefing_core.settings import Settings
+from briefing_core.store import DocumentRecord, open_store, write_lock
 
 settings = Settings(store_dir=sys.argv[1])
 with write_lock(settings):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from service.errors import UserError
+from briefing_core.errors import UserError
 
 PACKAGED_EMBEDDERS = ("use-multilingual", "minilm", "e5-small")
 

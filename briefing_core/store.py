@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from service.errors import EmbedderMismatch, NotFoundError, StoreLockedError, StoreUnavailable
-from service.settings import Settings
+from briefing_core.errors import EmbedderMismatch, NotFoundError, StoreLockedError, StoreUnavailable
+from briefing_core.settings import Settings
 
 _PLACEHOLDER = [1.0]
 # Chroma's get() and upsert() accept bounded batches; these stay well inside its limits.
