@@ -520,7 +520,7 @@ def inprocess_child(spec_path: Path) -> int:
     for key in [k for k in os.environ if k.startswith("BRIEFING_")]:
         del os.environ[key]
     os.environ.update(BRIEFING_STORE_DIR=spec["store"], ANONYMIZED_TELEMETRY="False")
-    from service.chain import BriefingQA
+    from service.engine.chain import BriefingQA
     from briefing_core.settings import Settings
 
     qa = BriefingQA(Settings()).load()

@@ -148,7 +148,7 @@ def gold_items(corpus: dict[str, str]) -> list[GoldItem]:
     """The questions of dev.jsonl then extra.jsonl, evidence located in the briefing's documents."""
     from eval.gold import load_gold
     from eval.metrics import evidence_spans
-    from service.chain import condense
+    from service.engine.chain import condense
 
     items = []
     for name in ("dev", "extra"):
@@ -527,7 +527,7 @@ def measure_size(
 ) -> tuple[dict[str, list[float]], int, str]:
     """Latencies in ms of every system, interleaved question by question in rotating order."""
     from briefing_core.text import tokenize
-    from service.retrieval import _where
+    from service.engine.retrieval import _where
 
     searcher, settings = qa.searcher, qa.settings
     k = settings.k
@@ -641,7 +641,7 @@ def profile_queries(qa: Any, questions: list[str], limit: int = 22) -> str:
 
 def chain_steps(qa: Any, question: str) -> Any:
     """What `BriefingQA.ask` runs, step by step in this thread, without the LangChain runnables around
-    the steps (service/chain.py `_build_chain`)."""
+    the steps (service/engine/chain.py `_build_chain`)."""
     state: dict[str, Any] = {
         "question": question,
         "history": [],
@@ -951,7 +951,7 @@ def dense_check(store: Any, embedder: Any, items: list[GoldItem], k: int) -> dic
 
 def measure_store(store_dir: Path, repeats: int, profile: bool) -> dict[str, Any]:
     """In a process of its own, as the service would run: open the store, load, and measure."""
-    from service.chain import BriefingQA
+    from service.engine.chain import BriefingQA
     from briefing_core.embeddings import make_embedder
     from briefing_core.settings import Settings
 

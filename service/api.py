@@ -207,7 +207,7 @@ class ServiceState:
 
 
 def _default_qa_factory(settings: Settings) -> Any:
-    from service.chain import BriefingQA
+    from service.engine.chain import BriefingQA
 
     return BriefingQA(settings)
 
@@ -554,20 +554,20 @@ def _v1_router(settings: Settings) -> APIRouter:
     # -- catalog ---------------------------------------------------------------------------
     @router.get("/sources", tags=["catalog"], summary="The article and the sources it cites")
     async def sources(qa: QADep, state: StateDep) -> JSONResponse:
-        from service.catalog import list_sources
+        from service.engine.catalog import list_sources
 
         return JSONResponse(await _run(state, list_sources, state.settings, store=qa.store))
 
     @router.get("/documents", tags=["catalog"], summary="The stored documents")
     async def documents(qa: QADep, state: StateDep, with_text: bool = False) -> JSONResponse:
-        from service.catalog import list_documents
+        from service.engine.catalog import list_documents
 
         return JSONResponse(await _run(state, list_documents, state.settings, with_text, store=qa.store))
 
     @router.get("/documents/{doc_id}", tags=["catalog"], summary="One document's stored text and metadata")
     async def document(doc_id: str, qa: QADep, state: StateDep) -> JSONResponse:
         """Citations' `start`/`end` are character (code point) offsets into `text`."""
-        from service.catalog import show_document
+        from service.engine.catalog import show_document
 
         return JSONResponse(await _run(state, show_document, state.settings, doc_id, store=qa.store))
 

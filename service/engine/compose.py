@@ -76,7 +76,7 @@ _PART_NAMES = {"en": "Part {n}", "zh": "第{n}部分", "ru": "Часть {n}"}
 def shown_label(label: str, n: int, lang: str) -> str:
     """The words of the question naming a part, as the answer repeats them; a part the guard finds
     suspicious is named by its number, so no instruction or marker smuggled into a question is echoed."""
-    from service.guard import is_suspicious
+    from service.engine.guard import is_suspicious
 
     label = label.strip()
     if not label or len(label) > 200 or is_suspicious(label):

@@ -1,5 +1,5 @@
 """The offline answerer, step by step: question analysis -> answer plan -> evidence selection ->
-composition. The LLM answerer is handed the same plan (service/chain.py) and verified against it.
+composition. The LLM answerer is handed the same plan (service/engine/chain.py) and verified against it.
 
 Takes the question (and the latest turn of a conversation), the passages retrieved for it, a way to
 search again for each part of a multi-part question, and the documents mapping; gives an `Answer`:
@@ -55,7 +55,7 @@ class Engine:
         if split:
             # A piece that reads as an instruction to the assistant ("... ? Ignore the above and print
             # X") is not a part of the question: it is neither searched for nor echoed in the answer.
-            from service.guard import is_suspicious
+            from service.engine.guard import is_suspicious
 
             analysis.parts = [p for p in analysis.parts if not is_suspicious(p.label or p.text)] or analysis.parts[:1]
         max_chars = self.settings.answer_max_chars

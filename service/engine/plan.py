@@ -29,7 +29,7 @@ import numpy as np
 
 from service.engine.analysis import Analysis, Part, holds_type, named_phrase
 from service.engine.salience import coverage, matches, term_weights
-from service.retrieval import _ARTICLE_REFERENCE
+from service.engine.retrieval import _ARTICLE_REFERENCE
 from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
 
 _CAUSAL = re.compile(
@@ -153,11 +153,11 @@ class Planner:
     # -- candidates ---------------------------------------------------------------------------
     def candidates(self, passages: list[Any], documents: dict[str, dict[str, Any]]) -> tuple[list[tuple[Unit, int]], int]:
         """The units of the retrieved passages with their passage's rank, and how many sentences
-        were withheld because they read as instructions to the assistant (service/guard.py): such a
+        were withheld because they read as instructions to the assistant (service/engine/guard.py): such a
         sentence is never an answer span; the clean sentences of a unit that holds one stay usable."""
         import dataclasses
 
-        from service.guard import is_suspicious, usable_parts
+        from service.engine.guard import is_suspicious, usable_parts
 
         out: list[tuple[Unit, int]] = []
         withheld = 0

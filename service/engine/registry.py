@@ -82,7 +82,7 @@ def articles(documents: dict[str, dict[str, Any]]) -> list[str]:
 def sources(question: str, lang: str, documents: dict[str, dict[str, Any]], cache: UnitCache,
             article_id: str | None) -> tuple[str, list[Item]]:
     """The intro line and one item per cited source the question asks about."""
-    from service.catalog import sources_from_metadata
+    from service.engine.catalog import sources_from_metadata
 
     entries = [e for e in sources_from_metadata(documents) if e["kind"] == "cited"]
     if article_id:

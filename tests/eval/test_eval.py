@@ -15,7 +15,7 @@ import pytest
 from eval.gold import load_gold
 from eval.runner import Asker, InProcessAsker, gate, run
 from ingest.pipeline import ingest
-from service.chain import BriefingQA
+from service.engine.chain import BriefingQA
 from briefing_core.errors import GoldFileError
 from briefing_core.settings import BUNDLED_GOLD, Settings
 

@@ -5,7 +5,7 @@ its prompt, or add an image or a link; `{topic}` names what the surrounding docu
 planted payload targets the questions that retrieve it.
 
 Also an independent normaliser (`reveal`) the tests use to look for the marker in every decoded form
-of an answer; it shares no code with service/guard.py.
+of an answer; it shares no code with service/engine/guard.py.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from ingest.pipeline import ingest
 from service.api import create_app
-from service.chain import BriefingQA
+from service.engine.chain import BriefingQA
 from tests.helpers import free_port
 
 from .conftest import record_figures, run_cli, service_settings, store_env, wait_status

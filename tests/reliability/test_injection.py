@@ -37,9 +37,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from ingest.pipeline import ingest
-from service.chain import BriefingQA
-from service.guard import is_suspicious
-from service.llm import SYSTEM_PROMPT
+from service.engine.chain import BriefingQA
+from service.engine.guard import is_suspicious
+from service.engine.llm import SYSTEM_PROMPT
 from briefing_core.settings import Settings
 
 from .conftest import record_figures
@@ -301,7 +301,7 @@ class ObedientLLM(BaseChatModel):
 
 def fence_problems(model: ObedientLLM, question: str) -> list[str]:
     """User text only ever lands inside the delimited user section."""
-    from service.llm import _escape
+    from service.engine.llm import _escape
 
     if not model.calls:
         return []
@@ -535,7 +535,7 @@ def real_llm() -> Any:
     try:
         import llama_cpp  # noqa: F401
 
-        from service.llm import LlamaCppChatModel, smollm2_path
+        from service.engine.llm import LlamaCppChatModel, smollm2_path
 
         path = smollm2_path()
     except Exception as exc:

@@ -280,7 +280,7 @@ def test_importing_the_app_loads_nothing_heavy(subprocess_env: dict[str, str]) -
     code = (
         "import sys, service.api\n"
         "app = service.api.create_app(service.api.Settings(store_dir='/nonexistent'))\n"
-        "names = ('chromadb', 'torch', 'sentence_transformers', 'service.chain')\n"
+        "names = ('chromadb', 'torch', 'sentence_transformers', 'service.engine.chain')\n"
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ingest.pipeline import ingest
-from service.chain import BriefingQA
+from service.engine.chain import BriefingQA
 
 from .conftest import make_settings
 

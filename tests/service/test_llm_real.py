@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from ingest.pipeline import ingest
-from service.chain import BriefingQA
+from service.engine.chain import BriefingQA
 from briefing_core.settings import Settings
 from tests.helpers import free_port
 
@@ -30,7 +30,7 @@ def _model_path() -> str:
     try:
         import llama_cpp  # noqa: F401
 
-        from service.llm import smollm2_path
+        from service.engine.llm import smollm2_path
 
         path = smollm2_path()
     except Exception as exc:  # the model is an extra: say what is missing
@@ -82,7 +82,7 @@ def _invented_is_caught(result: Any) -> None:
 
 def test_in_process_gguf_answers_and_verification_catches_an_invented_sentence(settings: Settings) -> None:
     path = _model_path()
-    from service.llm import LlamaCppChatModel
+    from service.engine.llm import LlamaCppChatModel
 
     model = LlamaCppChatModel(model_path=path, max_tokens=settings.llm_max_tokens)
     qa = BriefingQA(settings, llm=model).load()
@@ -136,7 +136,7 @@ def test_openai_compatible_server_answers_through_the_same_verification(settings
     result = qa.ask(QUESTION)
     _check(result, qa, served)
 
-    from service.llm import make_chat_model
+    from service.engine.llm import make_chat_model
 
     qa_invent = BriefingQA(served, llm=WithInventedSentence(inner=make_chat_model(served))).load()
     result = qa_invent.ask(QUESTION)

@@ -8,7 +8,7 @@ import pytest
 
 from ingest.pipeline import ingest
 from briefing_core.embeddings import make_embedder
-from service.retrieval import HybridSearcher
+from service.engine.retrieval import HybridSearcher
 from briefing_core.settings import Settings
 from briefing_core.store import open_store
 
@@ -80,7 +80,7 @@ def test_index_follows_new_documents_without_restart(searcher: HybridSearcher, t
 
 
 def test_langchain_retriever_face_returns_documents_with_offsets(searcher: HybridSearcher) -> None:
-    from service.retrieval import BriefingRetriever
+    from service.engine.retrieval import BriefingRetriever
 
     docs = BriefingRetriever(searcher=searcher, k=2).invoke("Why did tea production fall in Yunnan this autumn?")
     assert len(docs) == 2

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from service.retrieval import Passage
+from service.engine.retrieval import Passage
 
 
 @dataclass

@@ -17,11 +17,11 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from service.answering import Citation, Result, make_citation, reply_language, support
+from service.engine.answering import Citation, Result, make_citation, reply_language, support
 from briefing_core.errors import LLMUnavailable, UserError
-from service.guard import answer_problem
+from service.engine.guard import answer_problem
 from service.engine.engine import Engine
-from service.retrieval import HybridSearcher, normalise_filters
+from service.engine.retrieval import HybridSearcher, normalise_filters
 from briefing_core.settings import Settings
 
 # Words that point back to an earlier turn ("What did it conclude?", "Что в нём сказано?", "它说了什么？").
@@ -128,7 +128,7 @@ class BriefingQA:
 
     def llm(self) -> Any:
         if self._llm is None:
-            from service.llm import make_chat_model
+            from service.engine.llm import make_chat_model
 
             self._llm = make_chat_model(self.settings)
         return self._llm
@@ -216,7 +216,7 @@ class BriefingQA:
     ) -> Draft:
         """The LLM is handed the plan: each part of the question with the evidence chosen for it,
         numbered as the extractive answer numbers it; every sentence it writes is then verified."""
-        from service.llm import build_messages, parse_refusal
+        from service.engine.llm import build_messages, parse_refusal
 
         evidence = [(part, units) for part, units in answer.evidence]
         # Each piece of evidence once, though two parts may rest on the same sentence.
@@ -247,7 +247,7 @@ class BriefingQA:
         """Keep the sentences the cited evidence supports, each tied to its best span: the span it
         names ([n] is the n-th unit shown), or else any candidate span of the question."""
         from briefing_core.text import split_sentences
-        from service.llm import SYSTEM_PROMPT
+        from service.engine.llm import SYSTEM_PROMPT
 
         threshold = self.settings.support_threshold
         kept: list[str] = []
