@@ -397,13 +397,13 @@ def _hard_cut(text: str, pos: int, limit: int) -> int:
 
 # Stdlib `re` on purpose: about twice as fast as `regex` here, and tokenize is the hot path.
 _WORD = rf"[^\W_{_CJK_CLASS}]+(?:['’.][^\W_{_CJK_CLASS}]+)*"
-_TOKEN = re.compile(rf"[{_CJK_CLASS}]+|{_WORD}")
+TOKEN = re.compile(rf"[{_CJK_CLASS}]+|{_WORD}")
 # Combining diacritics left after NFKC (Russian stress marks: приве́т) would split words.
 _COMBINING = re.compile("[\u0300-\u036f]")
 _CYRILLIC = regex.compile(r"\p{Cyrillic}")
 _LATIN = regex.compile(r"\p{Latin}")
 
-_EN_STOPWORDS = _words(
+EN_STOPWORDS = _words(
     """
     a about above after again against all also am an and any are as at be because been before
     being below between both but by can cannot could did do does doing down during each few for
@@ -446,7 +446,7 @@ def _stem(word: str, language: str) -> str:
 
 
 @lru_cache(maxsize=1 << 18)
-def _word_tokens(raw: str) -> tuple[str, ...]:
+def word_tokens(raw: str) -> tuple[str, ...]:
     """Index tokens for one matched word (cached: vocabularies are small, words repeat)."""
     if "." in raw:
         parts = raw.split(".")
@@ -454,7 +454,7 @@ def _word_tokens(raw: str) -> tuple[str, ...]:
             return (raw.replace(".", "").casefold().replace("ё", "е"),)
         if all(p.isdigit() for p in parts):  # 3.5, 1.2.3
             return (raw,)
-        return tuple(t for p in parts if p for t in _word_tokens(p))
+        return tuple(t for p in parts if p for t in word_tokens(p))
     word = raw.casefold().replace("ё", "е").replace("’", "'")
     if word.endswith("'s"):
         word = word[:-2]
@@ -467,7 +467,7 @@ def _word_tokens(raw: str) -> tuple[str, ...]:
         if word in _RU_STOPWORDS and not is_acronym:
             return ()
         return (_stem(word, "russian"),)
-    if word in _EN_STOPWORDS and not is_acronym:
+    if word in EN_STOPWORDS and not is_acronym:
         return ()
     if word.isascii() and not word.isalpha():
         return (word,)  # numbers and codes such as 2016, f35
@@ -480,7 +480,7 @@ def _word_tokens(raw: str) -> tuple[str, ...]:
 # the English and Russian stop words do not: in a Chinese question over English text they would
 # otherwise be its rarest, heaviest terms. Characters that also begin content words (和平, 地区, 个人)
 # are not here.
-_ZH_STOP = re.compile("[的了吗呢吧啊呀这那哪么什谁是也篇些怎]+")
+ZH_STOP = re.compile("[的了吗呢吧啊呀这那哪么什谁是也篇些怎]+")
 
 
 def tokenize(text: str) -> list[str]:
@@ -504,13 +504,13 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     extend = tokens.extend
     is_cjk = _CJK_CHAR.match
-    for raw in _TOKEN.findall(text):
+    for raw in TOKEN.findall(text):
         if raw[0] >= "\u3005" and is_cjk(raw):
-            for run in _ZH_STOP.split(raw):
+            for run in ZH_STOP.split(raw):
                 extend(run)  # unigrams
                 extend([run[i : i + 2] for i in range(len(run) - 1)])  # bigrams
         else:
-            extend(_word_tokens(raw))
+            extend(word_tokens(raw))
     return tokens
 
 

@@ -270,7 +270,7 @@ _ASKS = re.compile(
 
 
 # A part that points back to the one before it.
-_ANAPHORA_IN_PART = re.compile(
+ANAPHORA_IN_PART = re.compile(
     r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b|(?<![\w])(?:он|она|оно|они|его|её|их|этот|эта|это|там|тогда)(?![\w])|"
     r"[它他她其该那这]",
     re.IGNORECASE,

@@ -29,7 +29,7 @@ import numpy as np
 
 from service.engine.analysis import Analysis, Part, holds_type, named_phrase
 from service.engine.salience import coverage, matches, term_weights
-from service.engine.retrieval import _ARTICLE_REFERENCE
+from service.engine.retrieval import ARTICLE_REFERENCE
 from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
 
 _CAUSAL = re.compile(
@@ -211,7 +211,7 @@ class Planner:
             for t in term_weights(analysis.named):
                 if t in weights:
                     weights[t] *= 0.3
-        if _ARTICLE_REFERENCE.search(analysis.question):
+        if ARTICLE_REFERENCE.search(analysis.question):
             # "The article", "this piece", "the author": the briefing and what it quotes, not other
             # documents that happen to share the words.
             own = [(u, r) for u, r in cands if u.kind in _BRIEFING_KINDS]
@@ -226,7 +226,7 @@ class Planner:
         # it is closer to the answer than one that only shares the topic.
         pivot = _pivot(weights)
         # "The article", "the author": among other documents, the briefing article is what is meant.
-        about_article = bool(_ARTICLE_REFERENCE.search(analysis.question))
+        about_article = bool(ARTICLE_REFERENCE.search(analysis.question))
         q_tokens = set(_tokens(part_text))
         numbers = {t for t in term_weights(part.text) if t.isdigit()}
         own = set(term_weights(part.label)) - set(term_weights(context)) if context else set()
@@ -529,9 +529,9 @@ _ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z’'-]{2,}")
 
 @lru_cache(maxsize=1)
 def _EN_STOP() -> frozenset[str]:  # noqa: N802 - a constant built on first use
-    from briefing_core.text import _EN_STOPWORDS
+    from briefing_core.text import EN_STOPWORDS
 
-    return frozenset(_EN_STOPWORDS)
+    return frozenset(EN_STOPWORDS)
 
 
 def _pivot(weights: dict[str, float]) -> str | None:

@@ -130,7 +130,7 @@ class KeywordIndex:
         return ranked, coverage
 
 
-_ARTICLE_REFERENCE = re.compile(
+ARTICLE_REFERENCE = re.compile(
     r"\b(?:the|this) (?:article|piece|op-ed|author|briefing)\b|\bauthor'?s\b|文章|本文|作者|стать(?:я|е|и|ю|ей)\b|автор",
     re.IGNORECASE,
 )
@@ -221,7 +221,7 @@ class HybridSearcher:
 
         # "The article" / "the author" means the briefing article: among many other documents its
         # passages are also searched on their own, and gain in the fusion.
-        boost = self.settings.article_bonus if _ARTICLE_REFERENCE.search(query) else 0.0
+        boost = self.settings.article_bonus if ARTICLE_REFERENCE.search(query) else 0.0
         # The bonus is on the scale of weighted fusion (similarity and coverage, 0 to 1); rank fusion
         # and single-sided modes have other scales and do without it.
         if (filters and "kind" in filters) or mode != "hybrid" or self.settings.fusion != "weighted":

@@ -63,7 +63,7 @@ _CYR = re.compile("[\u0400-\u04ff]")
 
 def term_weights(text: str) -> dict[str, float]:
     """Keyword tokens of `text` with their fixed weights (the highest where a token repeats)."""
-    from briefing_core.text import _TOKEN, _ZH_STOP, _word_tokens
+    from briefing_core.text import TOKEN, ZH_STOP, word_tokens
 
     meta = _meta_tokens()
     out: dict[str, float] = {}
@@ -74,9 +74,9 @@ def term_weights(text: str) -> dict[str, float]:
         if weight > out.get(token, 0.0):
             out[token] = weight
 
-    for raw in _TOKEN.findall(text):
+    for raw in TOKEN.findall(text):
         if _CJK.match(raw):
-            for run in _ZH_STOP.split(raw):
+            for run in ZH_STOP.split(raw):
                 grams = list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
                 for gram in grams:
                     # A single character is a weaker clue than the word it belongs to.
@@ -86,7 +86,7 @@ def term_weights(text: str) -> dict[str, float]:
         surface = raw.casefold().replace("’", "'")
         if surface.endswith("'s"):
             surface = surface[:-2]
-        for token in _word_tokens(raw):
+        for token in word_tokens(raw):
             if token.isdigit():
                 put(token, MAX_WEIGHT)  # a number or year singles out its answer
             else:
