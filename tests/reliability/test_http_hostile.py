@@ -37,7 +37,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from ingest.pipeline import ingest
-from service.api import create_app
+from service.shell.app import create_app
 from service.engine.chain import BriefingQA
 from tests.helpers import free_port
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api import create_app
+from service.shell.app import create_app
 from briefing_core.settings import Settings
 
 API_KEY = "test-api-key-7f3a"

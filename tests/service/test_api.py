@@ -11,9 +11,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api import answer_pieces, safe_filename
 from briefing_core.errors import StoreUnavailable
 from briefing_core.settings import BUNDLED_MANIFEST
+from service.shell.answers import answer_pieces
+from service.shell.routes.documents import safe_filename
 
 from .conftest import ADMIN_KEY, API_KEY, wait_ready
 
@@ -278,8 +279,8 @@ def test_importing_the_app_loads_nothing_heavy(subprocess_env: dict[str, str]) -
     import sys
 
     code = (
-        "import sys, service.api\n"
-        "app = service.api.create_app(service.api.Settings(store_dir='/nonexistent'))\n"
+        "import sys, service.shell.app\n"
+        "app = service.shell.app.create_app(service.shell.app.Settings(store_dir='/nonexistent'))\n"
         "names = ('chromadb', 'torch', 'sentence_transformers', 'service.engine.chain')\n"
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy)\n"
@@ -491,7 +492,7 @@ def test_writes_on_a_loopback_address_are_as_before(make_client: Any, host: str)
 
 
 def test_loopback_hosts() -> None:
-    from service.http_limits import is_loopback_host
+    from service.shell.http_limits import is_loopback_host
 
     for host in ("127.0.0.1", "127.255.0.9", "::1", "[::1]", "localhost", "LocalHost", "::ffff:127.0.0.1"):
         assert is_loopback_host(host), host
@@ -506,7 +507,7 @@ def test_serve_warns_and_passes_the_bind_address_and_header_limit(
     import uvicorn
     from typer.testing import CliRunner
 
-    from service.cli import app as cli_app
+    from service.shell.cli import app as cli_app
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
@@ -578,7 +579,7 @@ def test_body_limit_stops_reading_once_passed() -> None:
     """At the ASGI level: chunks are counted as they arrive and reading stops at the limit."""
     import asyncio
 
-    from service.http_limits import BodySizeLimitMiddleware
+    from service.shell.http_limits import BodySizeLimitMiddleware
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         while (await receive()).get("more_body"):
@@ -807,7 +808,7 @@ def test_serve_refuses_several_workers_on_a_local_store(
 ) -> None:
     from typer.testing import CliRunner
 
-    from service.cli import app as cli_app
+    from service.shell.cli import app as cli_app
 
     monkeypatch.delenv("BRIEFING_CHROMA_URL", raising=False)
     monkeypatch.setenv("BRIEFING_STORE_DIR", str(tmp_path))

@@ -315,7 +315,7 @@ def test_cli_ask_json(settings: Settings, tmp_path: Path) -> None:
 
     env = {**os.environ, "BRIEFING_STORE_DIR": str(settings.store_dir)}
     out = subprocess.run(
-        [sys.executable, "-m", "service.cli", "ask", "What did Chinese TV news praise?", "--json"],
+        [sys.executable, "-m", "service.shell.cli", "ask", "What did Chinese TV news praise?", "--json"],
         capture_output=True, text=True, env=env, timeout=120, check=True,
     )
     result = json.loads(out.stdout)

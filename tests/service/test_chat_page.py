@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from .conftest import ADMIN_KEY, API_KEY
 
 PROJECT = Path(__file__).resolve().parents[2]
-WEB = PROJECT / "service" / "web"
+WEB = PROJECT / "service" / "shell" / "web"
 SHOTS = PROJECT / "artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -28,7 +28,7 @@ def test_entrypoint_ingests_the_bundled_briefing_and_serves_it(tmp_path: Path) -
         "BRIEFING_PORT": str(port),
     }
     log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(["sh", str(ROOT / "service" / "docker-entrypoint.sh")], env=env, stdout=log,
+    proc = subprocess.Popen(["sh", str(ROOT / "service" / "shell" / "docker-entrypoint.sh")], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -67,4 +67,4 @@ def test_dockerfile_installs_dependencies_before_the_code_and_checks_health() ->
     assert any(ln.startswith("HEALTHCHECK") for ln in lines)
     assert any(ln.startswith("ENTRYPOINT") and "docker-entrypoint.sh" in ln for ln in lines)
     assert any(ln.startswith("COPY corpus") for ln in lines), "the image serves the bundled briefing"
-    assert os.access(ROOT / "service" / "docker-entrypoint.sh", os.X_OK)
+    assert os.access(ROOT / "service" / "shell" / "docker-entrypoint.sh", os.X_OK)

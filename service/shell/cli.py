@@ -291,7 +291,7 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Run the HTTP API and the analyst chat page (uvicorn, app factory service.api:create_app)."""
+    """Run the HTTP API and the analyst chat page (uvicorn, app factory service.shell.app:create_app)."""
     import uvicorn
 
     try:
@@ -308,7 +308,7 @@ def serve(
         return
     import os
 
-    from service.api import SHARED_WITHOUT_ADMIN_KEY, writes_refused
+    from service.shell.deps import SHARED_WITHOUT_ADMIN_KEY, writes_refused
 
     bind = host or settings.host
     # The app factory reads its settings from the environment, in every worker process: it must see
@@ -320,7 +320,7 @@ def serve(
             typer.echo("warning: questions and documents are open to anyone who can reach it "
                        "(BRIEFING_API_KEY is not set).", err=True)
     uvicorn.run(
-        "service.api:create_app",
+        "service.shell.app:create_app",
         factory=True,
         host=bind,
         port=port or settings.port,

@@ -1,6 +1,6 @@
 """Pure ASGI middleware for the HTTP service: request ids, last-resort errors, body size, rate limit.
 
-Outermost first, as `service.api.create_app` stacks them:
+Outermost first, as `service.shell.app.create_app` stacks them:
 
     RequestContextMiddleware   X-Request-ID on every response, security headers, 500 without details
     HeaderSizeLimitMiddleware  a request head over its limit -> 431
@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("service.api")
+log = logging.getLogger("service.shell")
 
 REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

@@ -1,0 +1,28 @@
+"""Request-body parts more than one route accepts: a turn of the conversation and retrieval filters.
+(Each route's own body lives beside it in routes/.)"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+_Values = str | list[str]
+
+
+class Filters(BaseModel):
+    """Restrict retrieval; each key takes one value or a list."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc_id: _Values | None = None
+    source_id: _Values | None = None
+    language: _Values | None = None
+    kind: _Values | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v}
