@@ -1,1 +1,1 @@
-"""Gold questions -> answers through the service's chain -> per-question records -> metrics -> report."""
+"""Gold questions -> answers from the asker it is handed -> per-question records -> metrics -> report."""

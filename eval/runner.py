@@ -1,4 +1,6 @@
-"""Run gold questions through the same chain the service uses, and write what happened.
+"""Run gold questions through the asker it is handed, and write what happened. The asker is the
+service's own engine in process (`InProcessAsker`), or a running service over HTTP (`HttpAsker`);
+eval imports neither the engine nor the service: `briefing eval` builds the asker and hands it over.
 
 Outputs in the run folder:
     summary.json    every metric, overall, per language and per kind of question
@@ -15,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from briefing_core.errors import BriefingError, UserError
 from eval.gold import GoldQuestion, load_gold
 from eval.metrics import LOWER_IS_BETTER, METRICS, breakdown, judge
-from briefing_core.errors import BriefingError, UserError
 
 
 class Asker:
@@ -28,6 +30,9 @@ class Asker:
 
 
 class InProcessAsker(Asker):
+    """Anything with `ask(question, history=...)` returning a result with `to_dict()`: the engine's
+    `BriefingQA`, loaded."""
+
     def __init__(self, qa: Any) -> None:
         self.qa = qa
 

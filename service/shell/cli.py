@@ -263,7 +263,7 @@ def eval_command(
     ] = None,
 ) -> None:
     """Run gold questions through the answering chain and score the answers."""
-    from eval.cli import run_eval
+    from service.shell.evaluation import run_eval
 
     try:
         code = run_eval(

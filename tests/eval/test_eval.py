@@ -402,7 +402,7 @@ _LIGHTHOUSE = (
 def test_distractors_join_the_fresh_store_and_a_bad_file_does_not_stop_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from eval.cli import run_eval
+    from service.shell.evaluation import run_eval
     from ingest.chunking import chunk_text
 
     folder = tmp_path / "distractors"

