@@ -76,11 +76,14 @@ def _is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
 
-def import_edges(modules: dict[str, Path], root: Path = ROOT) -> tuple[list[Edge], list[str]]:
-    """Every import of one project module by another, and every private name taken across modules
-    (`from m import _x`, or `m._x` on a module bound by `import m` / `from pkg import m`)."""
+def import_edges(modules: dict[str, Path], root: Path = ROOT) -> tuple[list[Edge], list[str], list[str]]:
+    """Every import of one project module by another; every private name taken across modules
+    (`from m import _x`, or `m._x` on a module bound by `import m` / `from pkg import m`); and every
+    import of a module the project does not have (a module moved away, still named by its old path in
+    a function's import, fails only when that function runs)."""
     edges: list[Edge] = []
     private: list[str] = []
+    missing: list[str] = []
     for source, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
@@ -92,6 +95,8 @@ def import_edges(modules: dict[str, Path], root: Path = ROOT) -> tuple[list[Edge
                     target = _resolve(alias.name, modules)
                     if target is None:
                         continue
+                    if alias.name not in modules:
+                        missing.append(f"{where}: {source} imports {alias.name}, which is no module of the project")
                     edges.append(Edge(source, target, (), where))
                     if alias.asname:
                         bound[alias.asname] = target
@@ -111,6 +116,8 @@ def import_edges(modules: dict[str, Path], root: Path = ROOT) -> tuple[list[Edge
                     else:
                         names.append(alias.name)
                 target = _resolve(base, modules)
+                if names and target is not None and base not in modules:
+                    missing.append(f"{where}: {source} imports from {base}, which is no module of the project")
                 if names and target is not None:
                     edges.append(Edge(source, target, tuple(names), where))
                     if target != source:
@@ -120,7 +127,7 @@ def import_edges(modules: dict[str, Path], root: Path = ROOT) -> tuple[list[Edge
                     and node.value.id in bound and _is_private(node.attr) and bound[node.value.id] != source):
                 where = f"{path.relative_to(root)}:{node.lineno}"
                 private.append(f"{where}: {source} uses {bound[node.value.id]}.{node.attr}")
-    return [e for e in edges if e.source != e.target], private
+    return [e for e in edges if e.source != e.target], private, missing
 
 
 def layer_of(module: str) -> str | None:
@@ -211,8 +218,8 @@ def cycles(modules: dict[str, Path], edges: list[Edge]) -> list[list[Edge]]:
 def check(root: Path = ROOT) -> list[str]:
     """Every problem with the layout under `root`, one line each; empty when it is sound."""
     modules = project_modules(root)
-    edges, private = import_edges(modules, root)
-    problems = layer_violations(modules, edges)
+    edges, private, missing = import_edges(modules, root)
+    problems = missing + layer_violations(modules, edges)
     for cycle in cycles(modules, edges):
         chain = " -> ".join([cycle[0].source] + [e.target for e in cycle])
         problems.append(f"import cycle: {chain}\n      " + "\n      ".join(str(e) for e in cycle))
@@ -322,6 +329,19 @@ def test_a_private_name_taken_from_another_module_is_caught(tmp_path: Path) -> N
     assert [p for p in problems if "private" in p] == [
         "private name across modules: ingest/chunking.py:1: ingest.chunking imports _TOKEN from briefing_core.text",
         "private name across modules: ingest/loaders.py:2: ingest.loaders uses briefing_core.text._TOKEN",
+    ]
+
+
+def test_an_import_of_a_module_that_moved_away_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "service/engine/compose.py": "def f():\n    from service.spelling import spelled_alike\n",
+        "service/engine/guard.py": "",
+        "service/shell/cli.py": "import service.http\nfrom service.engine import guard\n",
+    })
+    assert check(root) == [
+        "service/engine/compose.py:2: service.engine.compose imports from service.spelling, which is no module "
+        "of the project",
+        "service/shell/cli.py:1: service.shell.cli imports service.http, which is no module of the project",
     ]
 
 
