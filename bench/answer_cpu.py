@@ -92,8 +92,13 @@ def child(spec_path: Path) -> int:
     import cProfile
 
     import service
-    from service.chain import BriefingQA
-    from service.settings import Settings
+
+    if (Path(spec["tree"]) / "briefing_core").is_dir():
+        from briefing_core.settings import Settings
+        from service.engine.chain import BriefingQA
+    else:  # a commit from before the packages' one-way layout (briefing_core, service/engine, service/shell)
+        from service.chain import BriefingQA  # type: ignore[no-redef]
+        from service.settings import Settings  # type: ignore[no-redef]
 
     tree = str(Path(spec["tree"]).resolve())
     if not str(Path(service.__file__).resolve()).startswith(tree):
@@ -197,6 +202,14 @@ class Tree:
         return json.loads(reply)
 
 
+def _briefing(tree: Path) -> list[str]:
+    """The tree's own `briefing` command, run by this Python: the console script in .venv/bin names one
+    layout's module (service/shell/cli.py since the packages' one-way layout, service/cli.py before),
+    so a tree of the other layout is started by its module instead."""
+    shell = tree / "service" / "shell" / "cli.py"
+    return [sys.executable, "-m", "service.shell.cli" if shell.is_file() else "service.cli"]
+
+
 def _env(tree: Path, store: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIEFING_")}
     env.update(
@@ -217,10 +230,9 @@ def prepare(tree: Tree, work: Path, questions_path: Path) -> None:
     tree.commit_subject = _git("log", "-1", "--format=%s", cwd=tree.path)
     tree.subject = tree.subject or tree.commit_subject
     store = tree.store = work / f"store-{tree.label}"
-    briefing = Path(sys.executable).parent / "briefing"
     started = time.perf_counter()
     done = subprocess.run(
-        [str(briefing), "ingest"],
+        [*_briefing(tree.path), "ingest"],
         cwd=tree.path,
         env=_env(tree.path, store),
         capture_output=True,
@@ -271,7 +283,7 @@ def start_server(tree: Tree, work: Path) -> None:
     env["BRIEFING_RATE_LIMIT_PER_MINUTE"] = "0"
     log = (work / f"server-{tree.label}.log").open("wb")
     tree.server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "briefing"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*_briefing(tree.path), "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=tree.path,
         env=env,
         stdout=log,

@@ -455,7 +455,7 @@ class IndexClock:
     """Times `KeywordIndex.build` wherever it is called (BriefingQA.load builds it), without changing it."""
 
     def __init__(self) -> None:
-        from service import retrieval
+        from service.engine import retrieval
 
         self.builds: list[float] = []
         inner = retrieval.KeywordIndex.build.__func__  # type: ignore[attr-defined]
