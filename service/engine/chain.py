@@ -192,9 +192,10 @@ class BriefingQA:
         docs = self.searcher.documents
         filters = state["filters"] or None
 
-        def search(text: str) -> tuple[list[Any], Any]:
+        def search(text: str, kinds: list[str] | None = None) -> tuple[list[Any], Any]:
             vector = self.load()._embedder.embed_query(text)
-            return self.searcher.search(text, self.settings.k, filters, query_vector=vector), vector
+            scoped = {**(filters or {}), "kind": kinds} if kinds and not (filters or {}).get("kind") else filters
+            return self.searcher.search(text, self.settings.k, scoped, query_vector=vector), vector
 
         answer = self.engine.answer(
             question, state["condensed"]["focus"], state["condensed"]["query"], state["passages"]["vector"],

@@ -19,7 +19,9 @@ from service.engine.plan import Plan, Planner, Slot
 from service.engine.registry import articles, sources, summary
 from service.engine.units import MAX_QUOTE_CHARS, Unit, UnitCache
 
-Search = Callable[[str], tuple[list[Any], Any]]
+Search = Callable[..., tuple[list[Any], Any]]
+"""search(text, kinds=None) -> (passages, query vector); `kinds` restricts the kinds of document."""
+BRIEFING_KINDS = ["article", "quoted excerpt", "cited source"]
 
 
 @dataclass
@@ -72,6 +74,14 @@ class Engine:
                     return answer
             # "Summarise what the article says about X": the points about X, as many as fit.
             analysis.kind = "list"
+        from service.engine.retrieval import ARTICLE_REFERENCE
+
+        if ARTICLE_REFERENCE.search(asked) and articles(documents) and not any(
+            p.metadata.get("kind") in BRIEFING_KINDS for p in passages
+        ):
+            # "Who wrote the article?" among thousands of other documents: the article is what is
+            # meant, so it is searched on its own rather than answered from whatever else matched.
+            passages, vector = search(query, BRIEFING_KINDS)
         slots: list[Slot] = []
         withheld_total = 0
         pool: dict[tuple[str, int], Any] = {}
@@ -92,7 +102,8 @@ class Engine:
             ranked = self.planner.score(part_text, part_vector, cands, analysis, part, named,
                                         focus=focus if len(analysis.parts) == 1 else None,
                                         context=context, near=near, taken=taken,
-                                        near_units=taken if part.side else None)
+                                        near_units=taken if part.side else None,
+                                        has_article=bool(articles(documents)))
             for s in ranked:
                 pool.setdefault((s.unit.doc_id, s.unit.index), s)
             slot = Slot(part)

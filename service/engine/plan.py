@@ -184,8 +184,9 @@ class Planner:
     def score(self, part_text: str, vector: Any, cands: list[tuple[Unit, int]], analysis: Analysis,
               part: Part, named: str | None, focus: str | None = None, context: str = "",
               near: set[tuple[str, int]] | None = None, taken: set[tuple[str, int]] | None = None,
-              near_units: set[tuple[str, int]] | None = None) -> list[Scored]:
-        """Best first. `context`: words of the question outside this part (an earlier part that
+              near_units: set[tuple[str, int]] | None = None, has_article: bool = True) -> list[Scored]:
+        """Best first. `has_article`: the store holds a briefing article, which "the article" then means.
+        `context`: words of the question outside this part (an earlier part that
         "that role" points back to), weighed at half. `near`: paragraphs holding the other side of
         a comparison, where writers set the contrasting view (`near_units`: its sentences). `taken`: units an earlier part already
         quotes; one still wins only if it clearly answers this part too."""
@@ -215,7 +216,7 @@ class Planner:
             # "The article", "this piece", "the author": the briefing and what it quotes, not other
             # documents that happen to share the words.
             own = [(u, r) for u, r in cands if u.kind in _BRIEFING_KINDS]
-            cands = own or cands
+            cands = own if own or has_article else cands
         if not cands:
             return []
         sims = self.vectors([u.text for u, _ in cands]) @ np.asarray(vector, dtype=np.float32)
