@@ -255,7 +255,6 @@ def _sides(question: str) -> tuple[str, str, str] | None:
         if not a or not b:
             continue
         a, b = a.strip(), b.strip()
-        noun = groups.get("noun") or ""
         start = m.start("a") if groups.get("a") else m.start("c")
         end = m.end("b") if groups.get("b") else m.end("d")
         return a, b, question[:start] + "{side}" + question[end:]
@@ -269,10 +268,12 @@ _ASKS = re.compile(
 )
 
 
-# A part that points back to the one before it.
-ANAPHORA_IN_PART = re.compile(
-    r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b|(?<![\w])(?:он|она|оно|они|его|её|их|этот|эта|это|там|тогда)(?![\w])|"
-    r"[它他她其该那这]",
+# Words that point back to something said before: an earlier turn ("What did it conclude?",
+# "Что в нём сказано?", "它说了什么？") or an earlier part of the same question.
+POINTS_BACK = re.compile(
+    r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b"
+    r"|(?<![\w])(?:он|она|оно|они|его|её|ее|их|этот|эта|это|эти|тот|та|те|там|тогда|нём|ней)(?![\w])"
+    r"|[它他她其该那这]",
     re.IGNORECASE,
 )
 

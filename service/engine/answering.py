@@ -8,7 +8,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 
 from service.engine.retrieval import Passage
 

@@ -6,7 +6,6 @@ in-process API the CLI, the HTTP service and the eval runner all use.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
+from service.engine.analysis import POINTS_BACK
 from service.engine.answering import Citation, Result, make_citation, reply_language, support
 from briefing_core.errors import LLMUnavailable, UserError
 from service.engine.guard import answer_problem
@@ -24,13 +24,6 @@ from service.engine.engine import Engine
 from service.engine.retrieval import HybridSearcher, normalise_filters
 from briefing_core.settings import Settings
 
-# Words that point back to an earlier turn ("What did it conclude?", "Что в нём сказано?", "它说了什么？").
-_ANAPHORA = re.compile(
-    r"\b(it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b"
-    r"|(?<![\w])(он|она|оно|они|его|её|ее|их|этот|эта|это|эти|тот|та|те|там|тогда|нём|ней)(?![\w])"
-    r"|[它他她其该那这]",
-    re.IGNORECASE,
-)
 
 
 def condense(question: str, history: list[dict[str, str]] | None) -> tuple[str, str | None]:
@@ -44,7 +37,7 @@ def condense(question: str, history: list[dict[str, str]] | None) -> tuple[str, 
     earlier = [h.get("content", "") for h in history or [] if h.get("role") == "user" and h.get("content")]
     if not earlier:
         return question, None
-    if _ANAPHORA.search(question) or len(tokenize(question)) <= 3:
+    if POINTS_BACK.search(question) or len(tokenize(question)) <= 3:
         return f"{earlier[-1]} {question}", question
     return question, None
 

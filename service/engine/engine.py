@@ -231,9 +231,9 @@ def _leans_on_previous(part: Part) -> bool:
     """A part that is little more than a question word or points back ("and why?", "when did it run?")."""
     from briefing_core.text import tokenize
 
-    from service.engine.analysis import ANAPHORA_IN_PART
+    from service.engine.analysis import POINTS_BACK
 
-    return len(tokenize(part.label)) <= 2 or bool(ANAPHORA_IN_PART.search(part.label))
+    return len(tokenize(part.label)) <= 2 or bool(POINTS_BACK.search(part.label))
 
 
 def _part_query(part: Part, analysis: Analysis, context: str) -> str:
