@@ -60,9 +60,11 @@ def run_eval(
 
             asker = InProcessAsker(BriefingQA(settings).load())
         judge_model = _judge_model(settings) if judge else None
-        meta = {"answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
-                "retrieval_mode": settings.retrieval_mode,
-                **({"distractors": distracted} if distracted is not None else {})}
+        meta = {
+            "answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
+            "retrieval_mode": settings.retrieval_mode,
+            **({"distractors": distracted} if distracted is not None else {}),
+        }
         return evaluate(
             gold, asker, corpus, out=out, json_out=json_out, against=against, bounds=bounds, meta=meta,
             judge_model=judge_model, progress=progress,
