@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from service.engine.units import Unit
+from service.engine.units import Unit, per_documents
 
 REFUSALS = {
     "en": "The sources do not say. None of the ingested documents covers this question.",
@@ -49,13 +49,19 @@ def _original_outlet(unit: Unit, documents: dict[str, dict[str, Any]], lang: str
 
     if not unit.attributed_to or lang not in ("zh", "ru"):
         return unit.attributed_to
-    for meta in documents.values():
-        if meta.get("source_id") == unit.source_id and meta.get("outlet_original"):
-            original = str(meta["outlet_original"])
-            if detect_language(original) == lang:
-                return f"《{original}》" if lang == "zh" else original
-            break
+    original = per_documents(_outlets, documents).get(unit.source_id)
+    if original and detect_language(original) == lang:
+        return f"《{original}》" if lang == "zh" else original
     return unit.attributed_to
+
+
+def _outlets(documents: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each source's outlet in its own language, by source id."""
+    out: dict[str, str] = {}
+    for meta in documents.values():
+        if meta.get("source_id") and meta.get("outlet_original"):
+            out.setdefault(str(meta["source_id"]), str(meta["outlet_original"]))
+    return out
 
 
 def lead(unit: Unit, documents: dict[str, dict[str, Any]], lang: str) -> str:

@@ -17,7 +17,7 @@ from service.engine.analysis import Analysis, Part, analyse, topical
 from service.engine.compose import REFUSALS, compose, uncovered
 from service.engine.plan import Plan, Planner, Slot
 from service.engine.registry import articles, sources, summary
-from service.engine.units import MAX_QUOTE_CHARS, Unit, UnitCache
+from service.engine.units import MAX_QUOTE_CHARS, Unit, UnitCache, per_documents
 
 Search = Callable[..., tuple[list[Any], Any]]
 """search(text, kinds=None) -> (passages, query vector); `kinds` restricts the kinds of document."""
@@ -65,7 +65,7 @@ class Engine:
             answer = self._sources(analysis, documents, passages)
             if answer is not None:
                 return answer
-        labels, outlets = _labels(documents)
+        labels, outlets = per_documents(_labels, documents)
         named = self.planner.named_source(analysis, labels, outlets)
         if analysis.kind == "summary":
             if named or not topical(analysis.question):

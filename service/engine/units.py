@@ -104,6 +104,18 @@ def split_units(text: str, speaker: Any = None) -> list[tuple[int, int, int]]:
     return out
 
 
+_DERIVED: dict[Any, tuple[Any, Any]] = {}
+
+
+def per_documents(build: Any, documents: dict[str, dict[str, Any]]) -> Any:
+    """`build(documents)`, worked out once per documents mapping: the searcher hands out one mapping
+    per store generation, so every question until the next ingest reuses it (read-only both sides)."""
+    last = _DERIVED.get(build)
+    if last is None or last[0] is not documents:
+        last = _DERIVED[build] = (documents, build(documents))
+    return last[1]
+
+
 def quote_spans(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str, str]]]:
     """For each article, the spans that quote or report a cited source: (start, end, label, source_id)."""
     out: dict[str, list[tuple[int, int, str, str]]] = {}
