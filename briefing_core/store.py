@@ -437,6 +437,21 @@ class Store:
         self.docs.delete(ids=[doc_id])
         return len(ids)
 
+    def delete_briefing(self, briefing: str) -> tuple[int, int]:
+        """Remove every document of a briefing and every chunk of those documents; returns
+        (documents, chunks) removed. The records are marked incomplete first, so a run cut short
+        leaves nothing that is served, and running it again finishes the job."""
+        doc_ids = [d for d, meta in self.document_metadata().items() if meta.get("briefing") == briefing]
+        if doc_ids:
+            self.docs.update(ids=doc_ids, metadatas=[{"complete": False} for _ in doc_ids])
+        chunk_ids = set(self.chunks.get(where={"briefing": briefing}, include=[])["ids"])
+        for doc_id in doc_ids:
+            chunk_ids.update(self.chunk_ids_for(doc_id))
+        self.delete_chunks(sorted(chunk_ids))
+        if doc_ids:
+            self.docs.delete(ids=doc_ids)
+        return len(doc_ids), len(chunk_ids)
+
     # -- chunks -------------------------------------------------------------------------
     def chunk_metadata_for(self, doc_id: str) -> dict[str, dict[str, Any]]:
         got = self.chunks.get(where={"doc_id": doc_id}, include=["metadatas"])

@@ -104,10 +104,22 @@ class Manifest(BaseModel):
         return next((s for s in self.sources if s.id == source_id), None)
 
 
+class _TextLoader(yaml.SafeLoader):
+    """YAML as written: every field of a manifest is text, so a scalar YAML would read as a number or
+    a date (`date: 2024`, `date: 2017-4-1`, `id: 1984`) is kept exactly as it stands in the file."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_manifest(path: Path) -> Manifest:
     """Read and validate a manifest; every problem is a ManifestError naming the file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ManifestError(f"{path}: manifest not found") from None
     except (OSError, UnicodeDecodeError) as exc:

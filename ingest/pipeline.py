@@ -64,8 +64,9 @@ def slugify(text: str) -> str:
     return slug[:100] or "document"
 
 
-def _source_metadata(source: SourceEntry, article_id: str) -> dict[str, Any]:
+def _source_metadata(source: SourceEntry, article_id: str, briefing: str | None = None) -> dict[str, Any]:
     return {
+        "briefing": briefing,
         "source_id": source.id,
         "outlet": source.outlet,
         "outlet_original": source.outlet_original,
@@ -106,7 +107,7 @@ def _excerpt_document(manifest: Manifest, article_text: str, source: SourceEntry
     body = "\n\n".join(article_text[s:e] for s, e in spans)
     head = "\n".join(lines) + "\n\n"
     text = head + body + "\n"
-    meta = _source_metadata(source, article.id)
+    meta = _source_metadata(source, article.id, manifest.briefing)
     meta.update(
         kind="quoted excerpt",
         quote_spans=json.dumps(spans),
@@ -121,7 +122,8 @@ def _role_spans(text: str, article: Any) -> list[tuple[int, int, str]]:
     """Where the title, subtitle and photo caption stand in the text. Answers match a question's
     words against these roles too ("the photo" finds the caption, which never says "photo")."""
     roles = []
-    for role, value in (("title", article.title), ("subtitle", article.subtitle), ("photo caption", article.caption)):
+    for role, value in (("title", article.title), ("subtitle", article.subtitle), ("photo caption", article.caption),
+                        ("author", article.author)):
         if value:
             found = find_folded(text, value)
             if found:
@@ -164,20 +166,21 @@ def manifest_documents(
             specs.append(_excerpt_document(manifest, loaded.text, source))
         if source.path:
             try:
-                specs.append(source_document(manifest.resolve(source.path), source, article.id, settings))
+                specs.append(source_document(manifest.resolve(source.path), source, article.id, settings,
+                                             briefing=manifest.briefing))
             except InputFileError as exc:
                 errors.append({"path": exc.path, "error": exc.problem})
     return specs
 
 
 def source_document(path: Path, source: SourceEntry | dict[str, Any], article_id: str | None,
-                    settings: Settings) -> DocSpec:
-    """A cited source's full text, linked to its source id."""
+                    settings: Settings, briefing: str | None = None) -> DocSpec:
+    """A cited source's full text, linked to its source id (and so to its briefing)."""
     from ingest.loaders import load_path
 
     loaded = load_path(path, max_bytes=int(settings.max_file_mb * 1e6))
     if isinstance(source, SourceEntry):
-        meta = _source_metadata(source, article_id or "")
+        meta = _source_metadata(source, article_id or "", briefing)
     else:
         meta = {k: v for k, v in source.items() if k in _LINKED_KEYS}
     meta.update(kind="cited source", path=str(path), format=loaded.format, full_text=True)
@@ -186,7 +189,7 @@ def source_document(path: Path, source: SourceEntry | dict[str, Any], article_id
 
 
 _LINKED_KEYS = {
-    "source_id", "outlet", "outlet_original", "title", "original_title", "source_type", "language",
+    "briefing", "source_id", "outlet", "outlet_original", "title", "original_title", "source_type", "language",
     "date", "url", "cited_in", "label",
 }
 
@@ -263,6 +266,9 @@ def _chunk_metadata(spec: DocSpec, chunk: Any) -> dict[str, Any]:
         "kind": meta.get("kind") or "document",
         "cited_in": meta.get("cited_in") or "",
         "source_id": meta.get("source_id") or spec.doc_id,
+        # Every chunk says which briefing it belongs to ("" for a document outside any), so a
+        # question scoped to a briefing is filtered inside the vector query itself.
+        "briefing": meta.get("briefing") or "",
         "start": chunk.start,
         "end": chunk.end,
         "index": chunk.index,
@@ -284,7 +290,7 @@ def _content_hash(spec: DocSpec, settings: Settings) -> str:
 
 
 # Bump when chunking rules change, so stores re-chunk on the next ingest.
-_CHUNKER_VERSION = 2
+_CHUNKER_VERSION = 3
 
 
 def _same(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -446,11 +452,14 @@ def _apply(store: Any, plans: list[_Plan], vectors: Any, report: IngestReport) -
     store.put_documents(records)
 
 
-def prune(store: Any, keep: set[str], report: IngestReport) -> None:
-    """Remove documents not in `keep`, and chunks whose document has no record."""
-    for doc_id in list(store.document_metadata()):
-        if doc_id not in keep:
+def prune(store: Any, keep: set[str], report: IngestReport, others: set[str] = frozenset()) -> None:
+    """Remove documents not in `keep`, except those of the briefings in `others` (a run that ingests
+    one briefing never prunes another), and chunks whose document has no record."""
+    documents = store.document_metadata()
+    for doc_id, meta in documents.items():
+        if doc_id not in keep and meta.get("briefing") not in others:
             report.chunks_removed += store.delete_document(doc_id)
+    keep = keep | {d for d, m in documents.items() if m.get("briefing") in others}
     orphans = [cid for cid, meta in store.all_chunk_metadata().items() if meta.get("doc_id") not in keep]
     if orphans:
         store.delete_chunks(orphans)
@@ -511,9 +520,13 @@ def ingest(
         files = expand_paths(paths, report.errors)
         specs.extend(file_documents(files, settings, report.errors, link_to=link_to))
         _check_unique(specs)
+        known = store.document_metadata()
+        specs = _outside_other_briefings(specs, known, report.errors)
         write_documents(store, embedder, specs, settings, report, on_progress, overlap=overlap)
         if prune_missing:
-            prune(store, {s.doc_id for s in specs}, report)
+            ours = {s.metadata.get("briefing") or None for s in specs}
+            others = {str(m["briefing"]) for m in known.values() if m.get("briefing")} - ours
+            prune(store, {s.doc_id for s in specs}, report, others)
         if report.wrote_anything:
             store.bump_generation()
     report.seconds = round(time.perf_counter() - started, 3)
@@ -529,6 +542,25 @@ def _linked_source(store: Any, source_id: str) -> dict[str, Any]:
         {m.get("source_id", "") for m in store.document_metadata().values() if m.get("kind") != "document"}
     )
     raise UserError(f"unknown source id {source_id!r}; known sources: {', '.join(known) or 'none'}")
+
+
+def _outside_other_briefings(specs: list[DocSpec], known: dict[str, dict[str, Any]],
+                             errors: list[dict[str, str]]) -> list[DocSpec]:
+    """Document ids are the store's: a document whose id another briefing already holds is refused
+    (an error entry; the rest of the batch goes on), never written over the other briefing's."""
+    kept = []
+    for spec in specs:
+        held = known.get(spec.doc_id, {}).get("briefing")
+        mine = spec.metadata.get("briefing")
+        if held and held != mine:
+            errors.append({
+                "path": str(spec.metadata.get("path") or spec.doc_id),
+                "error": f"document id {spec.doc_id!r} belongs to briefing {held!r} in the store; give it "
+                         f"another id{' in briefing ' + repr(mine) if mine else ''}, or delete briefing {held!r} first",
+            })
+            continue
+        kept.append(spec)
+    return kept
 
 
 def _check_unique(specs: list[DocSpec]) -> None:

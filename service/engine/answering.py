@@ -27,6 +27,8 @@ class Citation:
     language: str = ""
     date: str = ""
     support: float = 1.0
+    briefing: str | None = None
+    """The briefing the cited document belongs to (None for a document outside any)."""
 
 
 @dataclass
@@ -48,6 +50,11 @@ class Result:
     """What the question asks for (summary, sources, compare, reasons, list, yesno, factoid, describe)."""
     parts: list[dict[str, Any]] = field(default_factory=list)
     """The parts of the question, each with whether the sources cover it (and why not)."""
+    briefing: str | None = None
+    """The briefing the question was scoped to (None: every briefing the store holds)."""
+    briefings: list[dict[str, Any]] = field(default_factory=list)
+    """When the answer was given briefing by briefing: each briefing asked, whether it covers the
+    question, and the citation numbers of its section."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,8 @@ class Result:
             "unsupported": self.unsupported,
             "question_kind": self.question_kind,
             "parts": self.parts,
+            "briefing": self.briefing,
+            "briefings": self.briefings,
         }
 
 
@@ -98,6 +107,7 @@ def make_citation(n: int, cand: Any, meta: dict[str, Any], support: float = 1.0)
         language=str(meta.get("language") or ""),
         date=str(meta.get("date") or ""),
         support=round(support, 4),
+        briefing=str(meta.get("briefing") or "") or None,
     )
 
 

@@ -6,6 +6,7 @@ in-process API the CLI, the HTTP service and the eval runner all use.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -54,6 +55,7 @@ class Draft:
     answerability: float = 0.0
     kind: str = ""
     parts: list[dict[str, Any]] = field(default_factory=list)
+    briefings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class BriefingQA:
@@ -144,8 +146,10 @@ class BriefingQA:
 
     def ask(
         self, question: str, history: list[dict[str, str]] | None = None,
-        filters: dict[str, Any] | None = None, answerer: str | None = None,
+        filters: dict[str, Any] | None = None, answerer: str | None = None, briefing: str | None = None,
     ) -> Result:
+        """`briefing` scopes the question to one briefing of the store: "the article", "the author"
+        and "the sources" then mean that briefing's, and nothing of another briefing is cited."""
         question = (question or "").strip()
         if not question:
             raise UserError("the question is empty")
@@ -154,11 +158,12 @@ class BriefingQA:
                 f"the question is {len(question)} characters; the limit is {self.settings.max_question_chars}"
             )
         started = time.perf_counter()
+        scoped = self._scope(normalise_filters(filters), briefing)
         result: Result = self._chain.invoke(
             {
                 "question": question,
                 "history": history or [],
-                "filters": normalise_filters(filters),
+                "filters": scoped,
                 "answerer": answerer or self.settings.answerer,
             }
         )
@@ -168,6 +173,19 @@ class BriefingQA:
     @property
     def chain(self) -> Any:
         return self._chain
+
+    def _scope(self, filters: dict[str, list[str]], briefing: str | None) -> dict[str, list[str]]:
+        """The filters with the briefing folded in; an unknown briefing is the caller's mistake."""
+        from service.engine.catalog import check_briefing
+
+        if briefing is not None:
+            if filters.get("briefing") and filters["briefing"] != [briefing]:
+                raise UserError(f"the question is scoped to briefing {briefing!r} but its filters name "
+                                f"{', '.join(filters['briefing'])}")
+            filters = {**filters, "briefing": [briefing]}
+        for name in filters.get("briefing", []):
+            check_briefing(self.searcher.documents, name)
+        return filters
 
     def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
         query, focus = condense(state["question"], state["history"])
@@ -180,19 +198,31 @@ class BriefingQA:
         return {"list": passages, "vector": vector}
 
     def _answer(self, state: dict[str, Any]) -> Draft:
+        lang = reply_language(state["question"])
+        filters = state["filters"] or {}
+        scope = filters.get("briefing")
+        if not scope:
+            briefings = self.searcher.briefings()
+            asked = state["condensed"]["focus"] or state["question"]
+            if len(briefings) > 1 and self.engine.about_the_briefing(asked, state["condensed"]["query"], lang):
+                # "The article" in a store of several briefings means one of them, and which one is
+                # not said: answered briefing by briefing (or asked which), never a silent mix.
+                return self._per_briefing(state, briefings, lang)
+        return self._answer_in(state, self.searcher.documents_in(scope), filters, state["passages"]["list"],
+                               state["passages"]["vector"], lang)
+
+    def _answer_in(self, state: dict[str, Any], docs: dict[str, dict[str, Any]], filters: dict[str, list[str]],
+                   passages: list[Any], vector: Any, lang: str, max_chars: int | None = None) -> Draft:
         question = state["question"]
-        lang = reply_language(question)
-        docs = self.searcher.documents
-        filters = state["filters"] or None
 
         def search(text: str, kinds: list[str] | None = None) -> tuple[list[Any], Any]:
             vector = self.load()._embedder.embed_query(text)
-            scoped = {**(filters or {}), "kind": kinds} if kinds and not (filters or {}).get("kind") else filters
-            return self.searcher.search(text, self.settings.k, scoped, query_vector=vector), vector
+            scoped = {**filters, "kind": kinds} if kinds and not filters.get("kind") else filters
+            return self.searcher.search(text, self.settings.k, scoped or None, query_vector=vector), vector
 
         answer = self.engine.answer(
-            question, state["condensed"]["focus"], state["condensed"]["query"], state["passages"]["vector"],
-            state["passages"]["list"], docs, search, lang,
+            question, state["condensed"]["focus"], state["condensed"]["query"], vector, passages, docs, search, lang,
+            max_chars=max_chars,
         )
         if answer.refused:
             return Draft(answer.text, [], True, state["answerer"], notes=answer.notes,
@@ -203,6 +233,33 @@ class BriefingQA:
         if state["answerer"] != "llm":
             return extractive
         return self._llm_answer(state, answer, docs, lang, extractive)
+
+    # -- several briefings -------------------------------------------------------------------
+    def _per_briefing(self, state: dict[str, Any], briefings: list[str], lang: str) -> Draft:
+        """One section per briefing that covers the question, each headed by its article's title;
+        the briefings that do not cover it are named as not saying."""
+        from service.engine.briefings import clarify
+
+        if len(briefings) > self.settings.briefings_per_answer:
+            return Draft(clarify(briefings, state["passages"]["list"], self.searcher.documents, lang), [], False,
+                         "extractive", kind="which briefing",
+                         notes=[f"the store holds {len(briefings)} briefings; the question did not say which"])
+        query, vector = state["condensed"]["query"], state["passages"]["vector"]
+        base = state["filters"] or {}
+
+        def run(name: str, max_chars: int | None = None) -> Draft:
+            filters = {**base, "briefing": [name]}
+            passages = self.searcher.search(query, self.settings.k, filters, query_vector=vector)
+            return self._answer_in(state, self.searcher.documents_in([name]), filters, passages, vector, lang,
+                                   max_chars)
+
+        drafts = {name: run(name) for name in briefings}
+        covering = [name for name, draft in drafts.items() if not draft.refused]
+        if len(covering) > 1:
+            # Several sections share the one length budget.
+            budget = max(200, self.settings.answer_max_chars // len(covering) - 40)
+            drafts.update({name: run(name, budget) for name in covering})
+        return _merge(drafts, self.searcher.documents, lang)
 
     # -- LLM path ---------------------------------------------------------------------------
     def _llm_answer(
@@ -301,6 +358,8 @@ class BriefingQA:
             unsupported=draft.unsupported,
             question_kind=draft.kind,
             parts=draft.parts,
+            briefing=(state["filters"].get("briefing") or [None])[0],
+            briefings=draft.briefings,
         )
 
 
@@ -328,3 +387,39 @@ def _fallback(extractive: Draft, why: str) -> Draft:
         notes=[*extractive.notes, why], fallback=why, answerability=extractive.answerability,
         kind=extractive.kind, parts=extractive.parts,
     )
+
+
+def _merge(drafts: dict[str, Draft], documents: dict[str, dict[str, Any]], lang: str) -> Draft:
+    """Briefing-by-briefing drafts as one answer: a section per briefing that covers the question,
+    citations numbered once across sections, and a line for each briefing that does not."""
+    from service.engine.briefings import heading, renumber, silent
+    from service.engine.compose import REFUSALS
+
+    covering = {name: d for name, d in drafts.items() if not d.refused}
+    listing = [{"briefing": name, "covered": not d.refused, "citations": []} for name, d in drafts.items()]
+    parts = [{**part, "briefing": name} for name, d in drafts.items() for part in d.parts]
+    if not covering:
+        return Draft(REFUSALS.get(lang, REFUSALS["en"]), [], True, next(iter(drafts.values())).answerer,
+                     notes=[f"asked each of the {len(drafts)} briefings; none covers it"],
+                     answerability=max(d.answerability for d in drafts.values()),
+                     kind=next(iter(drafts.values())).kind, parts=parts, briefings=listing)
+    sections: list[str] = []
+    citations: list[Citation] = []
+    notes: list[str] = []
+    for entry, (name, draft) in zip(listing, drafts.items(), strict=True):
+        if draft.refused:
+            continue
+        offset = len(citations)
+        for citation in draft.citations:
+            citations.append(dataclasses.replace(citation, n=citation.n + offset))
+        entry["citations"] = [c.n + offset for c in draft.citations]
+        sections.append(f"{heading(name, documents, lang)}\n{renumber(draft.answer, offset, len(draft.citations))}")
+        notes += [f"{name}: {note}" for note in draft.notes]
+    sections += [silent(name, documents, lang) for name, d in drafts.items() if d.refused]
+    first = next(iter(covering.values()))
+    fallbacks = [d.fallback for d in covering.values() if d.fallback]
+    return Draft("\n\n".join(sections), citations, False, first.answerer, notes=notes,
+                 fallback=fallbacks[0] if fallbacks else None,
+                 unsupported=[u for d in covering.values() for u in d.unsupported],
+                 answerability=max(d.answerability for d in covering.values()), kind=first.kind,
+                 parts=parts, briefings=listing)

@@ -33,6 +33,13 @@ _LEADS = {
     "ru": ("В статье говорится: ", "По словам источника «{label}» (цитируется в статье): ",
            "Согласно источнику «{label}»: ", "В документе «{title}» говорится: "),
 }
+# With several briefings' articles in play, "the article" names none of them: the article is named
+# by its title, and a source by the article that quotes it.
+_LEADS_MANY = {
+    "en": "According to {label}, as quoted in “{title}”: ",
+    "zh": "据《{title}》引用的{label}：",
+    "ru": "По словам источника «{label}» (цитируется в «{title}»): ",
+}
 
 
 @dataclass
@@ -64,14 +71,23 @@ def _outlets(documents: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def _article_count(documents: dict[str, dict[str, Any]]) -> int:
+    return sum(1 for meta in documents.values() if meta.get("kind") == "article")
+
+
 def lead(unit: Unit, documents: dict[str, dict[str, Any]], lang: str) -> str:
     article, via_article, direct, other = _LEADS.get(lang, _LEADS["en"])
     meta = documents.get(unit.doc_id, {})
     kind = meta.get("kind")
     label = _original_outlet(unit, documents, lang)
+    several = per_documents(_article_count, documents) > 1
     if label:
+        if kind in {"article", "quoted excerpt"} and several:
+            quoting = meta if kind == "article" else documents.get(str(meta.get("cited_in")), {})
+            title = quoting.get("title") or meta.get("cited_in") or unit.doc_id
+            return _LEADS_MANY.get(lang, _LEADS_MANY["en"]).format(label=label, title=title)
         return (via_article if kind in {"article", "quoted excerpt"} else direct).format(label=label)
-    if kind == "article":
+    if kind == "article" and not several:
         return article
     return other.format(title=str(meta.get("title") or unit.doc_id))
 

@@ -49,8 +49,18 @@ class Engine:
             max_points=settings.max_citations + 1,
         )
 
+    def about_the_briefing(self, question: str, query: str, lang: str) -> bool:
+        """Whether the question asks about a briefing as such ("the article", "the author", "which
+        sources", "summarise the argument"), which means one briefing when the store holds several."""
+        from service.engine.retrieval import ARTICLE_REFERENCE
+
+        if ARTICLE_REFERENCE.search(query) or ARTICLE_REFERENCE.search(question):
+            return True
+        analysis = analyse(question, lang)
+        return analysis.kind == "sources" or (analysis.kind == "summary" and not topical(analysis.question))
+
     def answer(self, question: str, focus: str | None, query: str, vector: Any, passages: list[Any],
-               documents: dict[str, dict[str, Any]], search: Search, lang: str) -> Answer:
+               documents: dict[str, dict[str, Any]], search: Search, lang: str, max_chars: int | None = None) -> Answer:
         asked = focus or question
         analysis = analyse(asked, lang)
         split = len(analysis.parts) > 1 or analysis.parts[0].text != asked
@@ -60,7 +70,7 @@ class Engine:
             from service.engine.guard import is_suspicious
 
             analysis.parts = [p for p in analysis.parts if not is_suspicious(p.label or p.text)] or analysis.parts[:1]
-        max_chars = self.settings.answer_max_chars
+        max_chars = max_chars or self.settings.answer_max_chars
         if analysis.kind == "sources":
             answer = self._sources(analysis, documents, passages)
             if answer is not None:
@@ -69,7 +79,7 @@ class Engine:
         named = self.planner.named_source(analysis, labels, outlets)
         if analysis.kind == "summary":
             if named or not topical(analysis.question):
-                answer = self._summary(analysis, documents, passages, named)
+                answer = self._summary(analysis, documents, passages, named, max_chars)
                 if answer is not None:
                     return answer
             # "Summarise what the article says about X": the points about X, as many as fit.
@@ -194,7 +204,7 @@ class Engine:
                       evidence=[(analysis.question, units)], pool=units)
 
     def _summary(self, analysis: Analysis, documents: dict[str, dict[str, Any]], passages: list[Any],
-                 named: str | None) -> Answer | None:
+                 named: str | None, max_chars: int) -> Answer | None:
         article = self._target_article(documents, passages)
         if named:
             # "Summarise the X analysis": what the article reports of X.
@@ -211,7 +221,7 @@ class Engine:
             picked = summary(doc, self.planner, analysis.count)
         if not picked:
             return None
-        text, cited = compose([("", picked, "")], documents, analysis.lang, self.settings.answer_max_chars)
+        text, cited = compose([("", picked, "")], documents, analysis.lang, max_chars)
         return Answer(text, cited, False, "summary", 1.0, parts=[{"text": analysis.question, "covered": True, "why": None}],
                       evidence=[(analysis.question, picked)], pool=picked)
 

@@ -24,7 +24,7 @@ from pydantic import ConfigDict
 
 from briefing_core.settings import Settings
 
-FILTER_KEYS = ("doc_id", "source_id", "language", "kind")
+FILTER_KEYS = ("doc_id", "source_id", "language", "kind", "briefing")
 
 
 @dataclass
@@ -48,7 +48,18 @@ class Passage:
             "text": self.text,
             "title": self.metadata.get("title"),
             "kind": self.metadata.get("kind"),
+            "briefing": self.metadata.get("briefing") or None,
         }
+
+
+class Scope(dict):
+    """The documents mapping of some briefings: a view of the whole store's mapping (`whole`), made
+    once per store generation, so what is worked out per mapping is worked out once per briefing."""
+
+    def __init__(self, whole: dict[str, dict[str, Any]], briefings: frozenset[str]) -> None:
+        super().__init__((d, m) for d, m in whole.items() if m.get("briefing") in briefings)
+        self.whole = whole
+        self.briefings = briefings
 
 
 @dataclass
@@ -170,6 +181,7 @@ class HybridSearcher:
         self.settings = settings
         self._index: KeywordIndex | None = None
         self._docs: dict[str, dict[str, Any]] = {}
+        self._scopes: dict[frozenset[str], Scope] = {}
         self._article_vectors: tuple[list[str], np.ndarray] = ([], np.zeros((0, 1), dtype=np.float32))
         self._generation: int | None = None
         self._checked_at = 0.0
@@ -189,6 +201,7 @@ class HybridSearcher:
                 # copy of the vectors until it is opened again.
                 self.store.follow(generation)
                 self._docs = self.store.document_metadata()
+                self._scopes = {}
                 self._index = KeywordIndex.build(self.store, self._docs)
                 self._article_vectors = self._load_article_vectors()
                 self._generation = generation
@@ -202,6 +215,23 @@ class HybridSearcher:
     def documents(self) -> dict[str, dict[str, Any]]:
         self.refresh()
         return self._docs
+
+    def briefings(self) -> list[str]:
+        """The ids of the briefings the store holds."""
+        return sorted({str(m["briefing"]) for m in self.documents.values() if m.get("briefing")})
+
+    def documents_in(self, briefings: list[str] | None) -> dict[str, dict[str, Any]]:
+        """The documents of these briefings (all documents when None)."""
+        docs = self.documents
+        if not briefings:
+            return docs
+        key = frozenset(briefings)
+        scope = self._scopes.get(key)
+        if scope is None or scope.whole is not docs:
+            if len(self._scopes) >= 64:
+                self._scopes = {}
+            scope = self._scopes[key] = Scope(docs, key)
+        return scope
 
     # -- search ---------------------------------------------------------------------------
     def search(

@@ -28,6 +28,7 @@ ROLE_WORDS = {
     "title": "title headline 标题 题目 заголовок заголовке название называется",
     "subtitle": "subtitle 副标题 подзаголовок подзаголовке",
     "photo caption": "photo picture image caption 照片 图片 配图 说明 фото фотография снимок подпись",
+    "author": "author wrote written byline 作者 撰写 автор написал",
 }
 
 
@@ -104,16 +105,21 @@ def split_units(text: str, speaker: Any = None) -> list[tuple[int, int, int]]:
     return out
 
 
-_DERIVED: dict[Any, tuple[Any, Any]] = {}
+_DERIVED: dict[Any, list[tuple[Any, Any]]] = {}
 
 
 def per_documents(build: Any, documents: dict[str, dict[str, Any]]) -> Any:
     """`build(documents)`, worked out once per documents mapping: the searcher hands out one mapping
     per store generation, so every question until the next ingest reuses it (read-only both sides)."""
-    last = _DERIVED.get(build)
-    if last is None or last[0] is not documents:
-        last = _DERIVED[build] = (documents, build(documents))
-    return last[1]
+    recent = _DERIVED.setdefault(build, [])
+    for seen, value in recent:
+        if seen is documents:
+            return value
+    value = build(documents)
+    # A few mappings at a time: the whole store's and those of the briefings questions are scoped to.
+    recent.insert(0, (documents, value))
+    del recent[8:]
+    return value
 
 
 def quote_spans(documents: dict[str, dict[str, Any]]) -> dict[str, list[tuple[int, int, str, str]]]:
@@ -150,6 +156,9 @@ class UnitCache:
 
     def get(self, doc_id: str, documents: dict[str, dict[str, Any]]) -> DocUnits | None:
         with self._lock:
+            # A briefing's mapping is a view of the whole store's (`whole`): units do not depend on
+            # which view asked, so moving between briefings keeps what was built.
+            documents = getattr(documents, "whole", documents)
             if documents is not self._documents:
                 self._documents = documents
                 self._quotes = quote_spans(documents)
@@ -196,7 +205,8 @@ class UnitCache:
             unit = Unit(doc_id, i, s, e, piece, p, frozenset(tokens + tokenize(role)), detect_language(piece),
                         role=role, heading=bool(role), source_id=str(meta.get("source_id") or ""),
                         kind=str(kind or ""))
-            unit.usable = s >= body_start and len(tokens) >= 3
+            # A line the manifest names (a byline, a short title) answers "who wrote it" however short.
+            unit.usable = s >= body_start and (len(tokens) >= 3 or bool(role))
             if own_label is not None:
                 unit.attributed_to = own_label
             else:

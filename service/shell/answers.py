@@ -39,9 +39,9 @@ def answer_pieces(text: str, words: int = 4, max_chars: int = 32) -> list[str]:
 
 
 async def ask_qa(state: ServiceState, qa: Any, question: str, history: list[dict[str, str]],
-                 filters: Filters | None, answerer: str | None) -> dict[str, Any]:
+                 filters: Filters | None, answerer: str | None, briefing: str | None = None) -> dict[str, Any]:
     result = await run_blocking(
         state, qa.ask, question, history=history,
-        filters=filters.to_dict() if filters else None, answerer=answerer,
+        filters=filters.to_dict() if filters else None, answerer=answerer, briefing=briefing,
     )
     return result.to_dict()

@@ -1,9 +1,12 @@
 """Request-body parts more than one route accepts: a turn of the conversation and retrieval filters.
 (Each route's own body lives beside it in routes/.)"""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+BriefingId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")]
+"""A briefing's id as its manifest gives it (see GET /v1/briefings)."""
 
 
 class Turn(BaseModel):
@@ -23,6 +26,7 @@ class Filters(BaseModel):
     source_id: _Values | None = None
     language: _Values | None = None
     kind: _Values | None = None
+    briefing: _Values | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v}

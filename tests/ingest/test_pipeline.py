@@ -591,7 +591,9 @@ def test_docs_text_and_show_return_the_stored_text(
     assert {d["doc_id"] for d in listing} == bundled_doc_ids()
     assert listing[0]["kind"] == "article"
     for entry in listing:
-        assert set(entry) == {"doc_id", "title", "kind", "language", "chars", "source_id", "complete", "text"}
+        assert set(entry) == {"doc_id", "title", "kind", "language", "chars", "source_id", "complete", "briefing",
+                              "text"}
+        assert entry["briefing"] == "north-korea-russia-2017"
         assert entry["complete"] is True
         assert len(entry["text"]) == entry["chars"]
     plain = cli_json(env, "docs", "--json")

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from service.shell.answers import answer_pieces, ask_qa, to_json
 from service.shell.deps import QADep, StateDep
-from service.shell.models import Filters, Turn
+from service.shell.models import BriefingId, Filters, Turn
 
 
 def ask_request_model(max_chars: int) -> type[BaseModel]:
@@ -28,6 +28,9 @@ def ask_request_model(max_chars: int) -> type[BaseModel]:
         history: list[Turn] = Field(default_factory=list, max_length=100)
         filters: Filters | None = None
         answerer: Literal["extractive", "llm"] | None = None
+        briefing: BriefingId | None = Field(
+            None, description="Ask this briefing only (GET /v1/briefings): its article, author and sources. "
+                              "Absent: every briefing the store holds.")
 
     return AskRequest
 
@@ -41,7 +44,7 @@ def make_router(max_question_chars: int) -> APIRouter:
         """The result object: answer with `[n]` markers, citations (`n`, `doc_id`, `start`, `end`,
         `quote`, `attributed_to` ...), the retrieved passages, and whether the answer is a refusal."""
         result = await ask_qa(state, qa, body.question, [t.model_dump() for t in body.history],
-                              body.filters, body.answerer)
+                              body.filters, body.answerer, body.briefing)
         return JSONResponse(result)
 
     @router.post(
@@ -54,7 +57,7 @@ def make_router(max_question_chars: int) -> APIRouter:
         (the whole result, numbered as `/v1/ask` numbers it), then `done`. The result is computed
         before the first event, so errors arrive as ordinary JSON responses."""
         result = await ask_qa(state, qa, body.question, [t.model_dump() for t in body.history],
-                              body.filters, body.answerer)
+                              body.filters, body.answerer, body.briefing)
         rid = getattr(request.state, "request_id", "")
 
         async def events() -> AsyncIterator[dict[str, str]]:

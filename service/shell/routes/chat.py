@@ -15,7 +15,7 @@ from briefing_core.errors import NotFoundError
 from service.shell.answers import answer_pieces, ask_qa, to_json
 from service.shell.deps import QADep, StateDep
 from service.shell.http_errors import Unprocessable
-from service.shell.models import Filters
+from service.shell.models import BriefingId, Filters
 
 MODEL_ID = "briefing-qa"
 
@@ -46,6 +46,8 @@ class ChatRequest(BaseModel):
     stream_options: dict[str, Any] | None = None
     answerer: Literal["extractive", "llm"] | None = None
     filters: Filters | None = None
+    briefing: BriefingId | None = None
+    """Ask this briefing only (the response's top-level `briefing` stays the whole result)."""
 
 
 def _model_card() -> dict[str, Any]:
@@ -87,7 +89,7 @@ async def chat_completions(body: ChatRequest, qa: QADep, state: StateDep) -> Any
         {"role": m.role, "content": m.text()}
         for m in body.messages[:-1] if m.role in ("user", "assistant") and m.text().strip()
     ]
-    result = await ask_qa(state, qa, question, history, body.filters, body.answerer)
+    result = await ask_qa(state, qa, question, history, body.filters, body.answerer, body.briefing)
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     usage = {

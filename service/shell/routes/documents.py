@@ -1,5 +1,6 @@
-"""The catalog and the admin routes: GET /v1/sources, GET /v1/documents, GET /v1/documents/{id};
-POST /v1/ingest and DELETE /v1/documents/{id} (these two need the admin key, see deps.py)."""
+"""The catalog and the admin routes: GET /v1/briefings, GET /v1/sources, GET /v1/documents,
+GET /v1/documents/{id}; POST /v1/ingest, DELETE /v1/documents/{id} and DELETE /v1/briefings/{id}
+(these three need the admin key, see deps.py)."""
 
 import re
 import shutil
@@ -8,7 +9,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,6 +17,7 @@ from starlette.datastructures import UploadFile
 
 from service.shell.deps import AdminAuth, QADep, StateDep
 from service.shell.http_errors import Unprocessable
+from service.shell.models import BriefingId
 from service.shell.state import ServiceState, run_blocking
 
 INGEST_PATH = "/v1/ingest"
@@ -140,18 +142,34 @@ def _delete_sync(state: ServiceState, qa: Any, doc_id: str) -> int:
     return int(removed)
 
 
+_BRIEFING_QUERY = Query(None, description="Only this briefing's entries (GET /v1/briefings lists them).")
+
+
+@router.get("/briefings", tags=["catalog"], summary="The briefings the store holds")
+async def briefings(qa: QADep, state: StateDep) -> JSONResponse:
+    """Each briefing's id, its article (title, outlet, date, author) and how many sources, documents
+    and chunks of it are stored."""
+    from service.engine.catalog import list_briefings
+
+    return JSONResponse({"briefings": await run_blocking(state, list_briefings, state.settings, store=qa.store)})
+
+
 @router.get("/sources", tags=["catalog"], summary="The article and the sources it cites")
-async def sources(qa: QADep, state: StateDep) -> JSONResponse:
+async def sources(qa: QADep, state: StateDep, briefing: BriefingId | None = _BRIEFING_QUERY) -> JSONResponse:
+    """Every entry carries `briefing`, the id of the briefing it belongs to."""
     from service.engine.catalog import list_sources
 
-    return JSONResponse(await run_blocking(state, list_sources, state.settings, store=qa.store))
+    return JSONResponse(await run_blocking(state, list_sources, state.settings, store=qa.store, briefing=briefing))
 
 
 @router.get("/documents", tags=["catalog"], summary="The stored documents")
-async def documents(qa: QADep, state: StateDep, with_text: bool = False) -> JSONResponse:
+async def documents(qa: QADep, state: StateDep, with_text: bool = False,
+                    briefing: BriefingId | None = _BRIEFING_QUERY) -> JSONResponse:
+    """Every entry carries `briefing` (null for a document outside any briefing)."""
     from service.engine.catalog import list_documents
 
-    return JSONResponse(await run_blocking(state, list_documents, state.settings, with_text, store=qa.store))
+    return JSONResponse(await run_blocking(state, list_documents, state.settings, with_text, store=qa.store,
+                                           briefing=briefing))
 
 
 @router.get("/documents/{doc_id}", tags=["catalog"], summary="One document's stored text and metadata")
@@ -214,6 +232,30 @@ async def ingest_route(request: Request, qa: QADep, state: StateDep) -> JSONResp
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return JSONResponse(_clean_report(report, tmpdir))
+
+
+def _delete_briefing_sync(state: ServiceState, qa: Any, briefing: str) -> dict[str, Any]:
+    from briefing_core.store import write_lock
+    from service.engine.catalog import delete_briefing
+
+    with state.write_lock, write_lock(state.settings):
+        store = qa.store
+        removed = delete_briefing(store, briefing)  # NotFoundError -> 404
+        store.bump_generation()
+    qa.searcher.refresh(force=True)
+    return removed
+
+
+@router.delete(
+    "/briefings/{briefing}", tags=["admin"], summary="Remove a briefing: its documents and their chunks",
+    dependencies=[AdminAuth],
+)
+async def delete_briefing_route(qa: QADep, state: StateDep,
+                                briefing: BriefingId = PathParam(description="The briefing's id")) -> JSONResponse:
+    """Removes exactly the briefing's documents (article, quoted excerpts, sources' full texts) and their
+    chunks; other briefings and documents are untouched."""
+    removed = await run_blocking(state, _delete_briefing_sync, state, qa, briefing)
+    return JSONResponse({**removed, "deleted": True})
 
 
 @router.delete(

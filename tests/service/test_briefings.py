@@ -1,0 +1,210 @@
+"""A store of two briefings (the bundled one and tests/fixtures/arctic/), asked over HTTP: scoped
+questions cite only their briefing; "the article" with no briefing is answered per briefing, each
+section naming its briefing; listings say and filter by briefing; the admin route deletes exactly one
+briefing; a store of one briefing reads as it always did."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from briefing_core.settings import Settings
+from ingest.manifest import load_manifest
+from service.engine.chain import BriefingQA
+
+from .conftest import ADMIN_KEY, app_client, make_settings
+
+ARCTIC = Path(__file__).resolve().parents[1] / "fixtures" / "arctic" / "manifest.yaml"
+NK = "north-korea-russia-2017"
+AR = "arctic-shipping-2024"
+
+# Questions of every kind, about one briefing, the other, or both; asked under each scope.
+QUESTIONS = [
+    "What does the article's subtitle say?",
+    "Who wrote the article?",
+    "What sources does the article cite?",
+    "Summarize the article's main argument.",
+    "What did Chinese TV news praise?",
+    "How many voyages crossed the Northern Sea Route in 2023?",
+    "Why might Pyongyang trust Moscow more than Beijing?",
+    "What does the Chinese journal conclude about the Northern Sea Route?",
+    "What role does Russia play, according to the article?",
+    "文章引用了哪些中国媒体或期刊？",
+    "Какую роль играет Россия?",
+]
+
+
+def build(store_dir: Path, embedder: Any, arctic: bool = True) -> Settings:
+    from ingest.pipeline import ingest
+
+    settings = make_settings(store_dir, admin_key=ADMIN_KEY)
+    assert not ingest(settings, embedder=embedder).errors
+    if arctic:
+        assert not ingest(settings, manifest_path=ARCTIC, embedder=embedder).errors
+    return settings
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory, loaded_qa: Any) -> Iterator[TestClient]:
+    settings = build(tmp_path_factory.mktemp("two-briefings"), loaded_qa._embedder)
+    with app_client(settings, BriefingQA(settings, embedder=loaded_qa._embedder)) as client:
+        yield client
+
+
+def ask(client: TestClient, question: str, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/ask", json={"question": question, **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def owners(client: TestClient) -> dict[str, str | None]:
+    return {d["doc_id"]: d["briefing"] for d in client.get("/v1/documents").json()}
+
+
+def test_briefings_are_listed_with_their_article(two: TestClient) -> None:
+    listing = two.get("/v1/briefings").json()["briefings"]
+    assert [b["id"] for b in listing] == [AR, NK]
+    arctic = listing[0]
+    manifest = load_manifest(ARCTIC)
+    assert (arctic["title"], arctic["author"], arctic["date"]) == (
+        manifest.article.title, manifest.article.author, "2024")
+    assert arctic["sources"] == len(manifest.sources) and arctic["chunks"] > 0
+
+
+@pytest.mark.parametrize("briefing", [NK, AR])
+def test_a_scoped_question_never_cites_the_other_briefing(two: TestClient, briefing: str) -> None:
+    owner = owners(two)
+    answered = 0
+    for question in QUESTIONS:
+        result = ask(two, question, briefing=briefing)
+        assert result["briefing"] == briefing
+        assert all(owner[p["doc_id"]] == briefing for p in result["retrieved"]), question
+        assert all(c["briefing"] == briefing and owner[c["doc_id"]] == briefing for c in result["citations"]), question
+        answered += not result["refused"]
+    assert answered >= 5  # the scope narrows what is searched; it does not make the answerer refuse
+
+
+def test_the_article_without_a_briefing_is_answered_per_briefing(two: TestClient) -> None:
+    result = ask(two, "What does the article's subtitle say?")
+    assert result["briefing"] is None
+    sections = {entry["briefing"]: entry for entry in result["briefings"]}
+    assert set(sections) == {AR, NK}
+    owner = owners(two)
+    for name, entry in sections.items():
+        assert entry["covered"], entry
+        # Each section is headed by its briefing and cites only its own documents.
+        assert f"({name})" in result["answer"]
+        cited = [c for c in result["citations"] if c["n"] in entry["citations"]]
+        assert cited and all(c["briefing"] == name == owner[c["doc_id"]] for c in cited)
+    subtitles = {m.briefing: m.article.subtitle for m in map(load_manifest, (ARCTIC, _bundled()))}
+    for name, subtitle in subtitles.items():
+        n = sections[name]["citations"][0]
+        assert next(c for c in result["citations"] if c["n"] == n)["quote"].strip() == subtitle
+    # Markers run once across the sections: 1..n, each naming its own citation.
+    markers = [int(m) for m in re.findall(r"\[(\d+)\]", result["answer"])]
+    assert sorted(set(markers)) == [c["n"] for c in result["citations"]] == list(range(1, len(result["citations"]) + 1))
+
+
+def test_a_briefing_that_does_not_cover_the_article_question_says_so(two: TestClient) -> None:
+    result = ask(two, "What evidence does the article give that Washington favors cooperation with China on North Korea?")
+    sections = {entry["briefing"]: entry for entry in result["briefings"]}
+    assert sections[NK]["covered"] and not sections[AR]["covered"]
+    assert all(c["briefing"] == NK for c in result["citations"])
+    title = load_manifest(ARCTIC).article.title
+    assert f"“{title}” ({AR}) does not say." in result["answer"]
+
+
+def test_an_unscoped_topical_question_says_each_citation_s_briefing(two: TestClient) -> None:
+    owner = owners(two)
+    result = ask(two, "What did Chinese TV news praise?")
+    assert not result["refused"] and result["briefings"] == []
+    assert result["citations"] and all(c["briefing"] == owner[c["doc_id"]] == NK for c in result["citations"])
+    # With two articles in the store, "the article" names neither: the article is named by its title.
+    assert "as quoted in the article" not in result["answer"]
+    nk_title = next(b["title"] for b in two.get("/v1/briefings").json()["briefings"] if b["id"] == NK)
+    assert f"“{nk_title}”" in result["answer"]
+
+
+def test_more_briefings_than_answered_one_by_one_asks_which(two: TestClient, loaded_qa: Any) -> None:
+    settings = two.app.state.briefing.settings.model_copy(update={"briefings_per_answer": 1})
+    with app_client(settings, BriefingQA(settings, embedder=loaded_qa._embedder)) as client:
+        result = ask(client, "Who wrote the article?")
+        assert result["question_kind"] == "which briefing" and result["citations"] == []
+        assert AR in result["answer"] and NK in result["answer"]
+        scoped = ask(client, "Who wrote the article?", briefing=AR)
+        assert scoped["question_kind"] != "which briefing"
+
+
+def test_catalog_routes_say_and_filter_by_briefing(two: TestClient) -> None:
+    sources = two.get("/v1/sources").json()
+    assert {s["briefing"] for s in sources} == {AR, NK}
+    arctic = two.get("/v1/sources", params={"briefing": AR}).json()
+    assert arctic == [s for s in sources if s["briefing"] == AR] and arctic[0]["kind"] == "article"
+    documents = two.get("/v1/documents", params={"briefing": NK}).json()
+    assert documents and all(d["briefing"] == NK for d in documents)
+    assert len(documents) + len(two.get("/v1/documents", params={"briefing": AR}).json()) == len(owners(two))
+    for path in ("/v1/sources", "/v1/documents"):
+        missing = two.get(path, params={"briefing": "no-such-briefing"})
+        assert missing.status_code == 404 and "no-such-briefing" in missing.text and NK in missing.text
+        malformed = two.get(path, params={"briefing": "Not An Id!"})
+        assert malformed.status_code == 422
+    unknown = two.post("/v1/ask", json={"question": "Who wrote the article?", "briefing": "no-such-briefing"})
+    assert unknown.status_code == 404 and "no-such-briefing" in unknown.text
+
+
+def test_chat_completions_take_a_briefing(two: TestClient) -> None:
+    body = {"model": "briefing-qa", "messages": [{"role": "user", "content": "What does the article's subtitle say?"}]}
+    scoped = two.post("/v1/chat/completions", json={**body, "briefing": AR})
+    assert scoped.status_code == 200, scoped.text
+    data = scoped.json()
+    assert data["citations"] and all(c["briefing"] == AR for c in data["citations"])
+    assert data["briefing"]["briefing"] == AR  # the whole result rides in `briefing`, as before
+    unscoped = two.post("/v1/chat/completions", json=body).json()
+    assert {c["briefing"] for c in unscoped["citations"]} == {AR, NK}
+
+
+def test_the_admin_route_deletes_exactly_one_briefing(tmp_path: Path, loaded_qa: Any) -> None:
+    settings = build(tmp_path / "store", loaded_qa._embedder)
+    with app_client(settings, BriefingQA(settings, embedder=loaded_qa._embedder)) as client:
+        qa = client.app.state.briefing.qa
+
+        def chunks() -> dict[str, Any]:
+            return {cid: meta for ids, metas, _ in qa.store.all_chunks() for cid, meta in zip(ids, metas, strict=True)}
+
+        before = chunks()
+        refused = client.delete(f"/v1/briefings/{AR}")
+        assert refused.status_code in (401, 403)
+        done = client.delete(f"/v1/briefings/{AR}", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert done.status_code == 200, done.text
+        kept = {cid: meta for cid, meta in before.items() if meta["briefing"] != AR}
+        assert chunks() == kept
+        assert done.json() == {"briefing": AR, "documents_removed": 4, "chunks_removed": len(before) - len(kept),
+                               "deleted": True}
+        assert [b["id"] for b in client.get("/v1/briefings").json()["briefings"]] == [NK]
+        assert client.post("/v1/ask", json={"question": "Who wrote it?", "briefing": AR}).status_code == 404
+        again = client.delete(f"/v1/briefings/{AR}", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        assert again.status_code == 404
+        # One briefing left: "the article" is that briefing's, answered as a one-briefing store answers.
+        result = ask(client, "What does the article's subtitle say?")
+        assert result["briefings"] == [] and result["answer"].startswith("The article says:")
+
+
+def test_a_store_of_one_briefing_reads_as_before(client: TestClient) -> None:
+    """The shared app's store holds the bundled briefing alone: nothing changes meaning."""
+    assert [b["id"] for b in client.get("/v1/briefings").json()["briefings"]] == [NK]
+    result = ask(client, "What did Chinese TV news praise?")
+    assert result["briefings"] == [] and result["briefing"] is None
+    assert "as quoted in the article" in result["answer"]
+    assert all(c["briefing"] == NK for c in result["citations"])
+    assert all(s["briefing"] == NK for s in client.get("/v1/sources").json())
+
+
+def _bundled() -> Path:
+    from briefing_core.settings import BUNDLED_MANIFEST
+
+    return BUNDLED_MANIFEST
