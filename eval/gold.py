@@ -6,6 +6,7 @@ Every problem names the file and line, so a broken gold file is fixed in one pas
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,14 @@ from typing import Any
 from briefing_core.errors import GoldFileError
 
 LANGS = ("en", "zh", "ru")
+# A briefing id, as a manifest's `briefing` is written (ingest/manifest.py): eval does not import ingest.
+BRIEFING_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+BRIEFING_ID_RULE = "lower-case letters, digits, '.', '_', '-'; first a letter or digit; at most 128 long"
+
+
+def valid_briefing_id(value: Any) -> bool:
+    """A non-empty string of the manifest's id pattern, ^[a-z0-9][a-z0-9._-]{0,127}$."""
+    return isinstance(value, str) and BRIEFING_ID.fullmatch(value) is not None
 
 
 @dataclass
@@ -25,6 +34,7 @@ class GoldQuestion:
     evidence: list[str] = field(default_factory=list)
     turns: list[str] | None = None
     max_chars: int | None = None
+    briefing: str | None = None
     line: int = 0
 
     @property
@@ -86,9 +96,14 @@ def parse_line(path: Path, line_no: int, raw: str) -> GoldQuestion:
     # `type() is int`, not isinstance: JSON `true` loads as a bool, which is an int in Python.
     if max_chars is not None and (type(max_chars) is not int or max_chars < 1):
         raise _problem(path, line_no, f"'max_chars' must be a positive whole number, not {max_chars!r}")
+    briefing = obj.get("briefing")
+    if briefing is not None and not valid_briefing_id(briefing):
+        raise _problem(
+            path, line_no, f"'briefing' must be a briefing id ({BRIEFING_ID_RULE}), not {briefing!r}"
+        )
     return GoldQuestion(
         id=obj["id"], question=obj["question"], answerable=obj["answerable"], lang=obj["lang"],
-        facts=facts, evidence=evidence, turns=turns, max_chars=max_chars, line=line_no,
+        facts=facts, evidence=evidence, turns=turns, max_chars=max_chars, briefing=briefing, line=line_no,
     )
 
 

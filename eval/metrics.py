@@ -34,6 +34,9 @@ LOWER_IS_BETTER = {"false_refusal_rate", "latency_ms_p50", "latency_ms_p95"}
 
 Span = tuple[str, int, int]
 
+# The `by_briefing` group of the questions asked across every briefing (no scope).
+ALL_BRIEFINGS = "(all briefings)"
+
 
 def evidence_places(question: GoldQuestion, corpus: dict[str, str]) -> list[list[Span]]:
     """For each evidence string, every place it occurs, white space folded."""
@@ -163,12 +166,26 @@ def summarise(pairs: Iterable[tuple[GoldQuestion, dict[str, Any], dict[str, Any]
     }
 
 
+def briefing_group(record: dict[str, Any]) -> str:
+    """The `by_briefing` key of a record: the briefing it was asked within, or ALL_BRIEFINGS."""
+    return record.get("briefing") or ALL_BRIEFINGS
+
+
 def breakdown(pairs: list[tuple[GoldQuestion, dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
-    """The overall metrics, then the same per language and per kind of question."""
+    """The overall metrics, then the same per language, per kind of question and per briefing scope."""
     by_lang = {
         lang: summarise(p for p in pairs if p[0].lang == lang)
         for lang in sorted({q.lang for q, _, _ in pairs})
     }
     kinds = sorted({k for q, _, _ in pairs for k in q.kinds})
     by_kind = {kind: summarise(p for p in pairs if kind in p[0].kinds) for kind in kinds}
-    return {**summarise(pairs), "by_language": by_lang, "by_kind": by_kind}
+    # "(all briefings)" sorts before every briefing id (ids begin with a letter or digit).
+    scopes = sorted({briefing_group(r) for _, r, _ in pairs})
+    by_briefing = {scope: summarise(p for p in pairs if briefing_group(p[1]) == scope) for scope in scopes}
+    return {**summarise(pairs), "by_language": by_lang, "by_kind": by_kind, "by_briefing": by_briefing}
+
+
+def shows_briefings(summary: dict[str, Any]) -> bool:
+    """Whether the report shows `by_briefing`: more than one group, or any scoped question."""
+    groups = summary.get("by_briefing") or {}
+    return len(groups) > 1 or any(key != ALL_BRIEFINGS for key in groups)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from eval.metrics import METRICS
+from eval.metrics import METRICS, shows_briefings
 
 _CSS = """
 body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d2433}
@@ -47,7 +47,20 @@ def _metrics(summary: dict[str, Any]) -> str:
     overall = [("all", summary)] + [(f"lang {k}", v) for k, v in summary.get("by_language", {}).items()]
     by_kind = list(summary.get("by_kind", {}).items())
     kinds = f"<h2>By kind of question</h2>{_metrics_table(by_kind)}" if by_kind else ""
-    return f"<h2>Metrics</h2>{_metrics_table(overall, anchors=True)}{kinds}"
+    # Only when questions were scoped: a run across every briefing keeps the layout it always had.
+    by_briefing = list(summary.get("by_briefing", {}).items()) if shows_briefings(summary) else []
+    briefings = f"<h2 id='by-briefing'>By briefing</h2>{_metrics_table(by_briefing)}" if by_briefing else ""
+    return f"<h2>Metrics</h2>{_metrics_table(overall, anchors=True)}{kinds}{briefings}"
+
+
+def _briefings(summary: dict[str, Any]) -> str:
+    """The extra briefings ingested for the run, and the default scope."""
+    also = summary.get("also_ingested") or []
+    out = f" · also ingested: {', '.join(escape(str(a.get('briefing'))) for a in also)}" if also else ""
+    default = summary.get("default_briefing")
+    if default:
+        out += f" · questions that name no briefing asked within: {escape(str(default))}"
+    return out
 
 
 def _distractors(summary: dict[str, Any]) -> str:
@@ -103,6 +116,11 @@ def _question(record: dict[str, Any], corpus: dict[str, str]) -> str:
     passed = bool(checks.get("passed"))
     tags = [f"<span class='tag {'pass' if passed else 'fail'}'>{'pass' if passed else 'fail'}</span>"]
     tags += [f"<span class='tag'>{escape(str(record.get(k)))}</span>" for k in ("id", "lang", "kind")]
+    if record.get("briefing"):
+        tags.append(f"<span class='tag'>briefing: {escape(str(record['briefing']))}</span>")
+    if checks.get("citations_outside_briefing"):
+        outside = checks["citations_outside_briefing"]
+        tags.append(f"<span class='tag fail'>{outside} cited outside the briefing</span>")
     for name in ("correct", "retrieval_hit", "citation_hit", "refused"):
         if name in checks:
             tags.append(f"<span class='tag'>{name}: {'yes' if checks[name] else 'no'}</span>")
@@ -144,7 +162,8 @@ def render_report(summary: dict[str, Any], records: list[dict[str, Any]], corpus
         f"<title>Briefing QA eval</title><style>{_CSS}</style></head><body>"
         f"<h1>Briefing QA eval: {len(records)} questions, {failures} failing</h1>"
         f"<p>Gold: {escape(str(summary.get('gold', '')))} · answerer: {escape(str(summary.get('answerer', '')))}"
-        f" · embedder: {escape(str(summary.get('embedder', '')))}{_distractors(summary)}</p>"
+        f" · embedder: {escape(str(summary.get('embedder', '')))}{_distractors(summary)}"
+        f"{_briefings(summary)}</p>"
         f"{_metrics(summary)}{_judged(summary)}{_comparison(summary)}"
         f"<h2>Questions (failures first)</h2>{''.join(_question(r, corpus) for r in ordered)}"
         f"{_latency_chart(records)}</body></html>"

@@ -132,17 +132,21 @@ class _progress:
 def sources(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    briefing: Annotated[str | None, typer.Option("--briefing", help="Only this briefing (see `briefing briefings`).")] = None,
 ) -> None:
     """List the article and the sources it cites, with whether their full text is present."""
     if ctx.invoked_subcommand is not None:
         return
     from service.engine.catalog import list_sources
 
-    items = _attempt(lambda: list_sources(_settings()))
+    items = _attempt(lambda: list_sources(_settings(), briefing=briefing))
     if as_json:
         _print_json(items)
         return
+    several = len({item["briefing"] for item in items}) > 1
     for item in items:
+        if several and item["kind"] == "article":
+            typer.echo(f"# briefing {item['briefing']}")
         original = f" [{item['original_title']}]" if item.get("original_title") else ""
         full = "full text" if item["full_text"] else "quoted only"
         typer.echo(
@@ -172,11 +176,12 @@ def sources_extract(
 def docs(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
     text: Annotated[bool, typer.Option("--text", help="Include each document's stored text.")] = False,
+    briefing: Annotated[str | None, typer.Option("--briefing", help="Only this briefing (see `briefing briefings`).")] = None,
 ) -> None:
     """List the stored documents."""
     from service.engine.catalog import list_documents
 
-    items = _attempt(lambda: list_documents(_settings(), with_text=text))
+    items = _attempt(lambda: list_documents(_settings(), with_text=text, briefing=briefing))
     if as_json:
         _print_json(items)
         return
@@ -184,6 +189,46 @@ def docs(
         typer.echo(f"{item['doc_id']:<50} {item['kind']:<15} {item['language']:<3} {item['chars']:>7}  {item['title']}")
         if text:
             typer.echo(item["text"])
+
+
+@app.command()
+def briefings(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List the briefings the store holds: id, article, outlet, date, and how much of each is stored."""
+    from service.engine.catalog import list_briefings
+
+    items = _attempt(lambda: list_briefings(_settings()))
+    if as_json:
+        _print_json(items)
+        return
+    if not items:
+        typer.echo("The store holds no briefing: run `briefing ingest` (the bundled one) or `briefing ingest --manifest`.")
+    for item in items:
+        details = ", ".join(str(item[k]) for k in ("outlet", "date") if item.get(k))
+        typer.echo(f"{item['id']:<32} {item['title'] or ''}" + (f" ({details})" if details else ""))
+        typer.echo(f"{'':<32} {item['sources']} sources, {item['documents']} documents, {item['chunks']} chunks")
+
+
+@app.command()
+def delete(
+    briefing: Annotated[str, typer.Option("--briefing", help="The briefing to remove (see `briefing briefings`).")],
+) -> None:
+    """Remove one briefing: its article, its sources' documents and every chunk of them, nothing else."""
+    from briefing_core.store import open_store, write_lock
+    from service.engine.catalog import delete_briefing
+
+    def run() -> dict[str, Any]:
+        settings = _settings()
+        with write_lock(settings):
+            store = open_store(settings)
+            removed = delete_briefing(store, briefing)
+            store.bump_generation()
+        return removed
+
+    removed = _attempt(run)
+    typer.echo(f"Removed briefing {removed['briefing']}: {removed['documents_removed']} documents, "
+               f"{removed['chunks_removed']} chunks.")
 
 
 @app.command()
@@ -215,6 +260,9 @@ def ask(
     language: Annotated[
         list[str] | None, typer.Option("--language", help="Only documents in this language (repeatable).")
     ] = None,
+    briefing: Annotated[
+        str | None, typer.Option("--briefing", help="Ask this briefing only: its article, author and sources.")
+    ] = None,
 ) -> None:
     """Answer one question from the ingested briefing, with citations."""
     from service.engine.chain import BriefingQA
@@ -226,7 +274,7 @@ def ask(
         qa = BriefingQA(_settings()).load()
         if answerer == "llm":
             qa.warm_llm()
-        result = qa.ask(question, filters=filters, answerer=answerer)
+        result = qa.ask(question, filters=filters, answerer=answerer, briefing=briefing)
     except BriefingError as exc:
         _fail(exc)
         return
@@ -234,8 +282,10 @@ def ask(
         _print_json(result.to_dict())
         return
     typer.echo(result.answer)
+    several = len({c.briefing for c in result.citations}) > 1
     for c in result.citations:
-        typer.echo(f"  [{c.n}] {c.title} ({c.doc_id} {c.start}-{c.end}): {c.quote}")
+        where = f"{c.briefing}: {c.doc_id}" if several else c.doc_id
+        typer.echo(f"  [{c.n}] {c.title} ({where} {c.start}-{c.end}): {c.quote}")
     for note in result.notes:
         typer.echo(f"  note: {note}", err=True)
 
@@ -261,6 +311,20 @@ def eval_command(
         Path | None,
         typer.Option(help="With --fresh-store: also ingest every file under this folder as unrelated documents."),
     ] = None,
+    briefing: Annotated[
+        str | None,
+        typer.Option(
+            "--briefing", metavar="ID",
+            help="Ask the questions that name no briefing within this one (default: across every briefing).",
+        ),
+    ] = None,
+    also_ingest: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--also-ingest", metavar="MANIFEST",
+            help="With --fresh-store: also ingest this briefing manifest after the bundled one (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run gold questions through the answering chain and score the answers."""
     from service.shell.evaluation import run_eval
@@ -269,7 +333,7 @@ def eval_command(
         code = run_eval(
             _settings(), gold=gold, out=out, json_out=json_out, against=against, minimums=minimum or [],
             fresh_store=fresh_store, url=url, answerer=answerer, progress=sys.stderr.isatty(), judge=judge,
-            distractors=distractors,
+            distractors=distractors, briefing=briefing, also_ingest=also_ingest or [],
         )
     except BriefingError as exc:
         _fail(exc)

@@ -1,6 +1,6 @@
-"""`briefing eval`: set up the store (a fresh one with the bundled briefing, and distractors, when
-asked), the asker (the engine in process, or a running service with --url) and the judge, then hand
-them to eval, which runs, writes and gates. eval itself stands on briefing_core alone."""
+"""`briefing eval`: set up the store (a fresh one with the bundled briefing, and extra briefings and
+distractors, when asked), the asker (the engine in process, or a running service with --url) and the
+judge, then hand them to eval, which runs, writes and gates. eval itself stands on briefing_core alone."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from briefing_core.errors import UserError
 from briefing_core.settings import Settings
 from eval.cli import evaluate
+from eval.gold import BRIEFING_ID_RULE, valid_briefing_id
 from eval.runner import HttpAsker, InProcessAsker, parse_minimums
 
 
@@ -24,9 +25,22 @@ def _corpus(settings: Settings) -> dict[str, str]:
 def run_eval(
     settings: Settings, *, gold: Path, out: Path | None, json_out: Path | None, against: Path | None,
     minimums: list[str], fresh_store: bool, url: str | None, answerer: str | None, progress: bool,
-    judge: bool = False, distractors: Path | None = None,
+    judge: bool = False, distractors: Path | None = None, briefing: str | None = None,
+    also_ingest: list[Path] | None = None,
 ) -> int:
+    """`briefing` is the scope of the gold questions that name none (None: every briefing);
+    `also_ingest`, briefing manifests ingested into the fresh store after the bundled one."""
     bounds = parse_minimums(minimums)
+    also_ingest = list(also_ingest or [])
+    if briefing is not None and not valid_briefing_id(briefing):
+        raise UserError(f"--briefing {briefing!r} is not a briefing id ({BRIEFING_ID_RULE})")
+    if also_ingest:
+        # Extra briefings, like distractors, go only into a store this run builds and throws away.
+        if not fresh_store:
+            raise UserError("--also-ingest adds briefings to the store: it needs --fresh-store")
+        for manifest in also_ingest:
+            if not manifest.is_file():
+                raise UserError(f"--also-ingest {manifest}: no such manifest file")
     if distractors is not None:
         # Distractors go only into a store this run builds and throws away, never the user's.
         if not fresh_store:
@@ -47,6 +61,7 @@ def run_eval(
             report = ingest(settings)
             if report.errors:
                 raise UserError(f"ingesting the bundled briefing failed: {report.errors}")
+        also = [_add_briefing(settings, manifest) for manifest in also_ingest]
         distracted = _add_distractors(settings, distractors) if distractors is not None else None
         corpus = _corpus(settings)
         if not corpus:
@@ -63,12 +78,60 @@ def run_eval(
         meta = {
             "answerer": settings.answerer if not url else f"service at {url}", "embedder": settings.embedder,
             "retrieval_mode": settings.retrieval_mode,
+            **({"also_ingested": also} if also else {}),
             **({"distractors": distracted} if distracted is not None else {}),
         }
+        # In process, a scope must name a briefing in the store; a service checks its own.
+        known = None if url else _briefings(settings)
         return evaluate(
             gold, asker, corpus, out=out, json_out=json_out, against=against, bounds=bounds, meta=meta,
-            judge_model=judge_model, progress=progress,
+            judge_model=judge_model, progress=progress, briefing=briefing, known_briefings=known,
         )
+
+
+def _briefings(settings: Settings) -> set[str]:
+    from briefing_core.store import open_store
+
+    metadata = open_store(settings).document_metadata().values()
+    return {str(m["briefing"]) for m in metadata if m.get("briefing")}
+
+
+def _add_briefing(settings: Settings, manifest: Path) -> dict[str, Any]:
+    """Ingest one more briefing's manifest into the fresh store. Any problem, or a document that
+    would replace one of a briefing already there, is a UserError naming the manifest. Returns what
+    the summary records about it."""
+    from briefing_core.store import open_store
+    from ingest.manifest import load_manifest
+    from ingest.pipeline import ingest
+
+    try:
+        briefing = load_manifest(manifest).briefing
+    except UserError as exc:
+        raise UserError(f"--also-ingest {manifest}: {exc}") from None
+    before = {doc_id: m.get("briefing") for doc_id, m in open_store(settings).document_metadata().items()}
+    try:
+        report = ingest(settings, manifest_path=manifest)
+    except UserError as exc:
+        raise UserError(f"--also-ingest {manifest}: ingesting briefing {briefing!r} failed: {exc}") from None
+    if report.errors:
+        problems = "; ".join(f"{e['path']}: {e['error']}" for e in report.errors)
+        raise UserError(f"--also-ingest {manifest}: ingesting briefing {briefing!r} failed: {problems}")
+    after = open_store(settings).document_metadata()
+    replaced = sorted(
+        doc_id for doc_id, owner in before.items()
+        if owner and (after.get(doc_id) or {}).get("briefing") != owner
+    )
+    if replaced:
+        raise UserError(
+            f"--also-ingest {manifest}: briefing {briefing!r} has documents with the ids of documents "
+            f"already in the store, which it replaced: {', '.join(replaced)}"
+        )
+    print(f"also ingested: briefing {briefing!r} from {manifest}, {report.documents} documents, "
+          f"{report.chunks_added} chunks added in {report.seconds:.1f} s")
+    return {
+        "manifest": str(manifest), "briefing": briefing, "documents": report.documents,
+        "chunks": report.chunks_added, "seconds": report.seconds,
+    }
 
 
 def _add_distractors(settings: Settings, folder: Path) -> dict[str, Any]:
