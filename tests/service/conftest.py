@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from service.shell.app import create_app
 from briefing_core.settings import Settings
 
+ARCTIC_MANIFEST = Path(__file__).resolve().parents[1] / "fixtures" / "arctic" / "manifest.yaml"
+"""The second briefing of the tests (not in the default corpus)."""
 API_KEY = "test-api-key-7f3a"
 ADMIN_KEY = "test-admin-key-91c2"
 READY_TIMEOUT_S = 120.0
@@ -50,6 +52,30 @@ def wait_ready(client: Any, timeout: float = READY_TIMEOUT_S) -> None:
         time.sleep(0.1)
     raise AssertionError(f"service not ready in {timeout:.0f} s: {last.status_code if last else None} "
                          f"{last.text if last else ''}")
+
+
+def with_briefings(settings: Settings, embedder: Any, *manifests: Path) -> Settings:
+    """The bundled briefing, then each manifest's, ingested into the settings' store."""
+    from ingest.pipeline import ingest
+
+    for manifest in (None, *manifests):
+        report = ingest(settings, manifest_path=manifest, embedder=embedder, overlap=False)
+        assert not report.errors, report.errors
+    return settings
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[LiveServer]:
+    """A real uvicorn server for the app, ready, stopped afterwards."""
+    import httpx
+
+    server = LiveServer(app).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            wait_ready(http)
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -139,13 +165,6 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(store_dir: Path, loaded_qa: Any) -> Iterator[LiveServer]:
     """A real server with an API key and an admin key."""
-    import httpx
-
     settings = make_settings(store_dir, api_key=API_KEY, admin_key=ADMIN_KEY, rate_limit_per_minute=600)
-    server = LiveServer(create_app(settings, qa=loaded_qa)).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            wait_ready(http)
+    with serving(create_app(settings, qa=loaded_qa)) as server:
         yield server
-    finally:
-        server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import ADMIN_KEY, API_KEY
+from service.shell.app import create_app
+
+from .conftest import ADMIN_KEY, API_KEY, ARCTIC_MANIFEST, LiveServer, make_settings, serving, with_briefings
 
 PROJECT = Path(__file__).resolve().parents[2]
 WEB = PROJECT / "service" / "shell" / "web"
@@ -22,6 +25,15 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]
 QUESTION = "What did Chinese TV news praise at the end of March 2017?"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+# A store of two briefings: the bundled one and the test fixture's article on Arctic shipping.
+KOREA = "north-korea-russia-2017"
+ARCTIC = "arctic-shipping-2024"
+ARCTIC_QUESTION = "Which Project 22220 icebreakers entered service between 2020 and 2022?"
+ARCTIC_FOLLOW_UP = (
+    "What does the Polar Shipping Studies article conclude about the Northern Sea Route and the Suez Canal?"
+)
 
 XSS_DOC = (
     "Harbour memo on the Rason pilots\n\n"
@@ -92,18 +104,20 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Any, live_server: Any) -> Iterator[Any]:
+@contextlib.contextmanager
+def open_tab(browser: Any, server: Any) -> Iterator[Any]:
+    """A fresh browser context (its own sessionStorage) with one tab on `server`; fails on page errors,
+    CSP reports and requests anywhere else."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1320, "height": 900}, base_url=live_server.url)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    context = browser.new_context(viewport={"width": 1320, "height": 900}, base_url=server.url)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     tab = context.new_page()
     tab.set_default_timeout(30_000)
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     tab.on("console", lambda msg: "Content Security Policy" in msg.text and problems.append(msg.text))
     # Nothing may be fetched from anywhere but the service itself.
-    tab.route(re.compile(r"^(?!" + re.escape(live_server.url) + r"|data:|about:).*"),
+    tab.route(re.compile(r"^(?!" + re.escape(server.url) + r"|data:|about:).*"),
               lambda route: (problems.append(f"external request: {route.request.url}"), route.abort()))
     tab.problems = problems
     try:
@@ -111,6 +125,25 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
     finally:
         context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    with open_tab(browser, live_server) as tab:
+        yield tab
+
+
+@pytest.fixture(scope="module")
+def two_briefings_server(tmp_path_factory: pytest.TempPathFactory, loaded_qa: Any) -> Iterator[LiveServer]:
+    """A real server on a store of two briefings (the bundled one, then the Arctic fixture), with an
+    API key; it shares the loaded embedder instead of loading the models again."""
+    from service.engine.chain import BriefingQA
+
+    embedder = loaded_qa.searcher.embedder
+    settings = with_briefings(make_settings(tmp_path_factory.mktemp("two-briefings-store"), api_key=API_KEY,
+                                            rate_limit_per_minute=600), embedder, ARCTIC_MANIFEST)
+    with serving(create_app(settings, qa=BriefingQA(settings, embedder=embedder))) as server:
+        yield server
 
 
 def enter_key(page: Any) -> None:
@@ -214,6 +247,9 @@ def test_sources_follow_up_and_refusal(page: Any, live_server: Any) -> None:
     body = sent.value.post_data_json
     assert body["history"][0] == {"role": "user", "content": first}
     assert body["history"][1]["role"] == "assistant" and "[1]" in body["history"][1]["content"]
+    # One briefing in the store: no picker, and questions go without a scope, as before.
+    assert "briefing" not in body
+    assert page.locator("#scope").is_hidden()
 
     refusal = ask(page, "Who won the 2018 football world cup?")
     reply = refusal.locator(".reply")
@@ -289,3 +325,139 @@ def test_api_docs_page_renders_offline(page: Any) -> None:
     assert "/v1/ask" in [p.strip().replace("\u200b", "") for p in paths]
     assert "Briefing QA" in page.locator(".info .title").inner_text()
     page.screenshot(path=str(SHOTS / "api-docs.png"))
+
+
+def sent_body(page: Any, question: str) -> tuple[dict[str, Any], Any]:
+    """Ask through the page; the JSON body it sent to /v1/ask/stream and the finished turn."""
+    with page.expect_request("**/v1/ask/stream") as sent:
+        turn = ask(page, question)
+    return sent.value.post_data_json, turn
+
+
+@pytest.mark.browser
+def test_briefing_picker_scopes_the_conversation(browser: Any, two_briefings_server: LiveServer) -> None:
+    server = two_briefings_server
+    listed = httpx.get(f"{server.url}/v1/briefings", headers=AUTH, timeout=30)
+    listed.raise_for_status()
+    briefings = {b["id"]: b for b in listed.json()["briefings"]}
+    assert set(briefings) == {KOREA, ARCTIC}
+    titles = {bid: b["title"] for bid, b in briefings.items()}
+    arctic_sources = httpx.get(f"{server.url}/v1/sources", params={"briefing": ARCTIC}, headers=AUTH,
+                               timeout=30)
+    arctic_sources.raise_for_status()
+    arctic_source_ids = {s["source_id"] for s in arctic_sources.json()}
+
+    with open_tab(browser, server) as page:
+        enter_key(page)
+        # The picker: every briefing by its article's title, and all of them together (the default).
+        picker = page.get_by_label("Briefing", exact=True)
+        picker.wait_for()
+        options = picker.locator("option")
+        values = [o.get_attribute("value") for o in options.all()]
+        assert values[0] == "" and sorted(values[1:]) == sorted([KOREA, ARCTIC]), values
+        assert options.first.inner_text() == "All briefings"
+        for bid in (KOREA, ARCTIC):
+            assert titles[bid] in picker.locator(f'option[value="{bid}"]').inner_text()
+        assert picker.input_value() == ""
+        assert page.locator("#empty-title").inner_text() == "Ask about all 2 briefings"
+
+        # Chosen with the keyboard: the heading, the picker's line and the sources follow it.
+        picker.focus()
+        picker.select_option(ARCTIC)
+        assert page.locator("#empty-title").inner_text() == f"Ask about “{titles[ARCTIC]}”"
+        assert ARCTIC in page.locator("#briefing-meta").inner_text()
+        assert page.locator("#examples").is_hidden()  # they are about the other briefing
+        page.click("#sources-toggle")
+        page.locator("#side .source").first.wait_for()
+        shown = page.locator("#side .source")
+        assert {shown.nth(i).get_attribute("data-source") for i in range(shown.count())} == arctic_source_ids
+        assert {shown.nth(i).get_attribute("data-briefing") for i in range(shown.count())} == {ARCTIC}
+        assert page.locator("#side .group-title").all_inner_texts() == [titles[ARCTIC]]
+        assert page.locator('#side .source[data-source="izvestiya-missile-defense"]').count() == 0
+        page.screenshot(path=str(SHOTS / "07-briefing-picker-and-sources.png"))
+
+        # A question of the conversation carries its briefing; every citation is of that briefing.
+        body, turn = sent_body(page, ARCTIC_QUESTION)
+        assert body["briefing"] == ARCTIC
+        assert "Arktika" in turn.locator(".answer").inner_text()
+        cites = turn.locator(".cite")
+        assert cites.count() > 0
+        assert {cites.nth(i).get_attribute("data-briefing") for i in range(cites.count())} == {ARCTIC}
+        assert not turn.locator(".cite-briefing").first.is_visible()  # one briefing asked: no tags
+
+        # A reload keeps the conversation and its briefing; the follow-up goes with both.
+        page.reload()
+        picker.wait_for()
+        assert picker.input_value() == ARCTIC
+        assert page.locator(".turn").count() == 1
+        assert "Arktika" in page.locator(".turn .answer").inner_text()
+        body, turn = sent_body(page, ARCTIC_FOLLOW_UP)
+        assert body["briefing"] == ARCTIC
+        assert [t["role"] for t in body["history"]] == ["user", "assistant"]
+        assert body["history"][0]["content"] == ARCTIC_QUESTION
+        assert "seasonal" in turn.locator(".answer").inner_text()
+        cites = turn.locator(".cite")
+        assert {cites.nth(i).get_attribute("data-briefing") for i in range(cites.count())} <= {ARCTIC}
+
+        # Another choice mid-conversation starts a new conversation, and says so.
+        picker.select_option("")
+        status = page.locator("#status")
+        assert "new conversation" in status.inner_text().lower() and "all briefings" in status.inner_text()
+        assert page.locator(".turn").count() == 0
+        assert page.locator("#empty-title").inner_text() == "Ask about all 2 briefings"
+        page.click("#sources-toggle")
+        page.locator("#side .source-group").nth(1).wait_for()
+        groups = page.locator("#side .source-group")
+        grouped = sorted(groups.nth(i).get_attribute("data-briefing") for i in range(groups.count()))
+        assert grouped == [ARCTIC, KOREA]
+        for i in range(groups.count()):
+            group = groups.nth(i)
+            bid = group.get_attribute("data-briefing")
+            assert group.locator(".group-title").inner_text() == titles[bid]
+            inside = group.locator(".source")
+            assert {inside.nth(j).get_attribute("data-briefing") for j in range(inside.count())} == {bid}
+        page.click("#side-close")
+
+        # All briefings: no scope is sent, and each citation names its briefing.
+        body, turn = sent_body(page, QUESTION)
+        assert "briefing" not in body and body["history"] == []
+        assert status.is_hidden()
+        tags = turn.locator(".cite .cite-briefing")
+        assert tags.count() > 0
+        for i in range(tags.count()):
+            tag = tags.nth(i)
+            assert tag.is_visible()
+            assert tag.inner_text() == titles[tag.get_attribute("data-briefing")]
+        assert titles[KOREA] in tags.all_inner_texts()
+        turn.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "08-all-briefings-citation-tags.png"))
+
+        page.reload()
+        picker.wait_for()
+        assert picker.input_value() == ""
+        assert page.locator(".turn .cite-briefing").first.is_visible()
+
+        # "New conversation" keeps the briefing the picker shows.
+        picker.select_option(ARCTIC)
+        page.click("#new-conversation")
+        assert picker.input_value() == ARCTIC and page.locator(".turn").count() == 0
+        page.reload()
+        picker.wait_for()
+        assert picker.input_value() == ARCTIC
+
+
+@pytest.mark.browser
+def test_without_the_briefings_route_the_page_asks_as_before(
+    browser: Any, two_briefings_server: LiveServer
+) -> None:
+    """An older service (no /v1/briefings): no picker, and the questions go without a scope."""
+    with open_tab(browser, two_briefings_server) as page:
+        page.route("**/v1/briefings", lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"error": "not found", "request_id": "x"}'))
+        enter_key(page)
+        body, turn = sent_body(page, QUESTION)
+        assert "briefing" not in body
+        assert "Pacific Fleet" in turn.locator(".answer").inner_text()
+        assert page.locator("#scope").is_hidden()
+        assert page.locator("#empty-title").inner_text() == "Ask about the briefing"
+        assert not turn.locator(".cite-briefing").first.is_visible()

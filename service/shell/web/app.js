@@ -4,6 +4,9 @@
 
 (function () {
   const KEY_STORAGE = "briefing.apiKey";
+  // The conversation: its scope (a briefing id, or null for all briefings) and its answered turns.
+  const CONVERSATION_STORAGE = "briefing.conversation";
+  const MAX_SAVED_TURNS = 30;
   const LANGUAGES = { en: "English", zh: "Chinese", ru: "Russian" };
   const CONTEXT_CHARS = 600;
 
@@ -14,10 +17,16 @@
     sideBody: $("side-body"), sideClose: $("side-close"), sourcesToggle: $("sources-toggle"),
     keyToggle: $("key-toggle"), keyPanel: $("key-panel"), keyForm: $("key-form"),
     keyInput: $("key-input"), keyClear: $("key-clear"), keyMessage: $("key-message"),
-    newConversation: $("new-conversation"),
+    newConversation: $("new-conversation"), scope: $("scope"), briefingSelect: $("briefing-select"),
+    briefingMeta: $("briefing-meta"), emptyTitle: $("empty-title"), examples: $("examples"),
   };
 
-  const state = { history: [], busy: false, docs: new Map(), sources: null, activeChip: null, sideView: null };
+  // briefings: the store's briefings from /v1/briefings (null until known, or when the service has no
+  // such route); scope: the briefing the conversation asks about (null: all briefings, or the only one).
+  const state = {
+    history: [], turns: [], busy: false, docs: new Map(), sources: new Map(), activeChip: null, sideView: null,
+    briefings: null, scope: null, notice: false,
+  };
 
   // ---- small DOM helpers ----------------------------------------------------------------
 
@@ -53,6 +62,120 @@
 
   function languageName(code) {
     return LANGUAGES[code] || code || "";
+  }
+
+  function str(value) {
+    return typeof value === "string" ? value : (typeof value === "number" ? String(value) : "");
+  }
+
+  // ---- briefings ------------------------------------------------------------------------------
+
+  // More than one briefing: the picker is offered. With one or none, or an older service, the page
+  // asks without a scope, as it always has.
+  function multi() {
+    return Array.isArray(state.briefings) && state.briefings.length > 1;
+  }
+
+  function briefingById(id) {
+    if (!id || !Array.isArray(state.briefings)) return null;
+    return state.briefings.find((b) => b.id === id) || null;
+  }
+
+  function briefingTitle(b) {
+    return b ? (str(b.title) || b.id) : "";
+  }
+
+  function titleOfBriefing(id) {
+    return briefingTitle(briefingById(id)) || str(id);
+  }
+
+  function briefingFacts(b) {
+    const count = Number(b.sources);
+    return [
+      str(b.outlet), b.author ? "by " + str(b.author) : "", str(b.date), b.id,
+      Number.isFinite(count) ? count + (count === 1 ? " source" : " sources") : "",
+    ].filter(Boolean);
+  }
+
+  async function loadBriefings() {
+    let list = null;
+    try {
+      const body = await (await api("/v1/briefings")).json();
+      if (body && Array.isArray(body.briefings)) {
+        list = body.briefings.filter((b) => b && typeof b === "object" && typeof b.id === "string" && b.id);
+      }
+    } catch (err) {
+      if (err && err.status === 401) return "key";
+    }
+    applyBriefings(list);
+    return list ? "ok" : "failed";
+  }
+
+  function applyBriefings(list) {
+    state.briefings = list;
+    if (state.scope !== null && !(multi() && briefingById(state.scope))) {
+      // The stored scope is not (or no longer) a briefing the store holds.
+      const hadTurns = state.turns.length > 0;
+      const gone = state.scope;
+      state.scope = null;
+      resetConversation();
+      if (hadTurns) {
+        notify(multi()
+          ? "The briefing " + gone + " is no longer in the store. A new conversation was started, about all briefings."
+          : "The briefing " + gone + " cannot be chosen here. A new conversation was started.");
+      }
+    }
+    renderPicker();
+    showScope();
+    // Citation tags of turns restored before the list arrived: name each briefing by its title.
+    for (const tag of ui.messages.querySelectorAll(".cite-briefing")) {
+      tag.textContent = titleOfBriefing(tag.dataset.briefing);
+    }
+  }
+
+  function renderPicker() {
+    clear(ui.briefingSelect);
+    if (!multi()) {
+      ui.scope.hidden = true;
+      ui.briefingSelect.disabled = true;
+      return;
+    }
+    ui.briefingSelect.append(el("option", { value: "", text: "All briefings" }));
+    for (const b of state.briefings) {
+      const date = str(b.date);
+      ui.briefingSelect.append(el("option", { value: b.id, title: b.id, text: briefingTitle(b) + (date ? " — " + date : "") }));
+    }
+    ui.briefingSelect.value = state.scope || "";
+    ui.briefingSelect.disabled = state.busy;
+    ui.scope.hidden = false;
+  }
+
+  // Everything that follows the scope: the picker's line, the empty state, the citation tags, the
+  // sources panel when it is open.
+  function showScope() {
+    const b = multi() ? briefingById(state.scope) : null;
+    if (multi()) {
+      ui.briefingMeta.textContent = b
+        ? briefingFacts(b).join(" · ")
+        : state.briefings.length + " briefings, asked together; each citation names its briefing";
+    } else {
+      ui.briefingMeta.textContent = "";
+    }
+    if (b) ui.emptyTitle.textContent = "Ask about “" + briefingTitle(b) + "”";
+    else if (multi()) ui.emptyTitle.textContent = "Ask about all " + state.briefings.length + " briefings";
+    else ui.emptyTitle.textContent = "Ask about the briefing";
+    // The example questions are about one briefing: offered while it is in scope (or while the page
+    // does not know the store's briefings).
+    const theirs = ui.examples.dataset.briefing;
+    const known = Array.isArray(state.briefings) && state.briefings.length > 0;
+    ui.examples.hidden = known && (!briefingById(theirs) || (state.scope !== null && state.scope !== theirs));
+    ui.messages.classList.toggle("tagged", multi() && state.scope === null);
+    if (!ui.side.hidden && state.sideView === "sources") showSources();
+  }
+
+  function notify(text) {
+    setStatus(text);
+    state.notice = Boolean(text);
   }
 
   // ---- API ----------------------------------------------------------------------------------
@@ -159,7 +282,8 @@
     ui.keyMessage.textContent = "Key saved for this tab.";
     ui.keyMessage.classList.remove("error");
     ui.keyPanel.hidden = true;
-    state.sources = null;
+    state.sources.clear();
+    if (state.briefings === null) loadBriefings();
     if (!ui.side.hidden && state.sideView === "sources") showSources();
   });
 
@@ -186,11 +310,13 @@
     return { event, data: data.join("\n") };
   }
 
-  async function streamAnswer(question, history, onEvent) {
+  async function streamAnswer(question, history, briefing, onEvent) {
+    const body = { question, history };
+    if (briefing) body.briefing = briefing;
     const res = await api("/v1/ask/stream", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ question, history }),
+      body: JSON.stringify(body),
     });
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
@@ -210,7 +336,7 @@
     }
   }
 
-  function newTurn(question) {
+  function newTurn(question, restored) {
     ui.empty.hidden = true;
     const answer = el("p", { class: "answer" });
     const reply = el("div", { class: "reply" }, el("div", { class: "who", text: "Briefing QA" }), answer);
@@ -220,8 +346,61 @@
       reply,
     );
     ui.messages.append(turn);
-    turn.scrollIntoView({ block: "end", behavior: "smooth" });
+    if (!restored) turn.scrollIntoView({ block: "end", behavior: "smooth" });
     return { turn, reply, answer };
+  }
+
+  // ---- the conversation, kept for this tab (sessionStorage) ------------------------------------
+
+  // What a restored turn needs to be drawn again; the retrieved passages are left out.
+  function savedResult(result) {
+    const out = { citations: Array.isArray(result.citations) ? result.citations : [] };
+    for (const key of ["question", "answer", "refused", "language", "fallback", "briefing"]) {
+      if (key in result) out[key] = result[key];
+    }
+    return out;
+  }
+
+  function saveConversation() {
+    const turns = state.turns.slice(-MAX_SAVED_TURNS);
+    for (let keep = turns.length; ; keep = Math.floor(keep / 2)) {
+      try {
+        const record = { briefing: state.scope, turns: turns.slice(turns.length - keep) };
+        sessionStorage.setItem(CONVERSATION_STORAGE, JSON.stringify(record));
+        return;
+      } catch (_) {
+        if (keep === 0) return; // storage disabled
+      }
+    }
+  }
+
+  function restoreConversation() {
+    let record = null;
+    try {
+      record = JSON.parse(sessionStorage.getItem(CONVERSATION_STORAGE) || "null");
+    } catch (_) {
+      record = null;
+    }
+    if (!record || typeof record !== "object") return;
+    state.scope = typeof record.briefing === "string" && record.briefing ? record.briefing : null;
+    for (const saved of Array.isArray(record.turns) ? record.turns : []) {
+      if (!saved || typeof saved.question !== "string" || !saved.result || typeof saved.result !== "object") continue;
+      const answer = typeof saved.result.answer === "string" ? saved.result.answer : "";
+      const view = newTurn(saved.question, true);
+      renderResult(view, saved.result);
+      view.turn.dataset.status = "done";
+      state.turns.push(saved);
+      state.history.push({ role: "user", content: saved.question }, { role: "assistant", content: answer });
+    }
+  }
+
+  // A new, empty conversation about the current scope.
+  function resetConversation() {
+    state.history = [];
+    state.turns = [];
+    clear(ui.messages);
+    ui.empty.hidden = false;
+    saveConversation();
   }
 
   async function ask(question) {
@@ -230,12 +409,16 @@
     if (!question) return;
     state.busy = true;
     ui.send.disabled = true;
+    // Every turn of a conversation has its scope; the picker waits until the answer is in.
+    ui.briefingSelect.disabled = true;
+    if (state.notice) notify("");
     const view = newTurn(question);
     const history = state.history.slice(-20);
+    const scope = state.scope;
     let text = "";
     let result = null;
     try {
-      await streamAnswer(question, history, (event, data) => {
+      await streamAnswer(question, history, scope, (event, data) => {
         if (event === "meta") {
           view.answer.textContent = "";
         } else if (event === "delta") {
@@ -249,6 +432,8 @@
       renderResult(view, result);
       view.reply.scrollIntoView({ block: "nearest", behavior: "smooth" });
       state.history.push({ role: "user", content: question }, { role: "assistant", content: result.answer });
+      state.turns.push({ question, result: savedResult(result) });
+      saveConversation();
       view.turn.dataset.status = "done";
     } catch (err) {
       view.reply.classList.add("failed");
@@ -258,6 +443,7 @@
     } finally {
       state.busy = false;
       ui.send.disabled = false;
+      ui.briefingSelect.disabled = !multi();
       ui.question.focus();
     }
   }
@@ -279,7 +465,7 @@
 
   function chip(c) {
     return el("button", {
-      type: "button", class: "chip", "data-n": c.n, "data-doc": c.doc_id,
+      type: "button", class: "chip", "data-n": c.n, "data-doc": c.doc_id, "data-briefing": str(c.briefing) || null,
       "aria-label": "Citation " + c.n + ": " + citationLabel(c), title: citationLabel(c),
       text: "[" + c.n + "]",
       onclick: (event) => openCitation(c, event.currentTarget),
@@ -315,12 +501,18 @@
     if (citations.length) {
       const list = el("ol", { class: "cites", "aria-label": "Citations" });
       for (const c of citations) {
+        const briefing = str(c.briefing);
+        // Shown (by the stylesheet) while the conversation asks all of several briefings.
+        const tag = briefing ? el("span", { class: "cite-in" },
+          el("span", { class: "visually-hidden", text: "From the briefing " }),
+          el("span", { class: "cite-briefing", "data-briefing": briefing, text: titleOfBriefing(briefing) }), " ") : null;
         list.append(el(
-          "li", { class: "cite" },
+          "li", { class: "cite", "data-briefing": briefing || null },
           chip(c),
           el("div", { class: "cite-body" },
             el("p", { class: "cite-quote", lang: c.language || null, text: quoted(c.quote || "") }),
-            el("div", { class: "cite-src", text: citationLabel(c) + (c.attributed_to ? " — attributed to " + c.attributed_to : "") })),
+            el("div", { class: "cite-src" }, tag,
+              citationLabel(c) + (c.attributed_to ? " — attributed to " + c.attributed_to : ""))),
         ));
       }
       view.reply.append(list);
@@ -459,6 +651,9 @@
       ui.sideBody.append(el("p", { class: "doc-meta", lang: lang || null, text: String(meta.original_title) }));
     }
     ui.sideBody.append(el("p", { class: "doc-meta", text: facts.join(" · ") }));
+    if (multi() && str(c.briefing)) {
+      ui.sideBody.append(el("p", { class: "doc-meta doc-briefing", text: "Briefing: " + titleOfBriefing(str(c.briefing)) }));
+    }
     if (c.attributed_to) {
       ui.sideBody.append(el("p", { class: "attribution" }, "Attributed to: ", el("strong", { text: c.attributed_to })));
     }
@@ -489,7 +684,7 @@
       const badge = s.full_text
         ? el("span", { class: "badge full", text: "full text" })
         : el("span", { class: "badge quoted", text: "quoted only" });
-      const item = el("li", { class: "source", "data-source": s.source_id },
+      const item = el("li", { class: "source", "data-source": s.source_id, "data-briefing": str(s.briefing) || null },
         el("p", { class: "source-title" }, String(s.title || s.label || s.source_id), badge));
       if (s.original_title) item.append(el("p", { class: "source-original", lang: lang || null, text: String(s.original_title) }));
       const outlet = [s.outlet, s.outlet_original].filter((x) => typeof x === "string" && x);
@@ -505,15 +700,56 @@
     return list;
   }
 
+  // A briefing's heading over its sources: the article's title, its outlet, date and id.
+  function briefingHeading(b, id) {
+    return el("div", { class: "source-group-head" },
+      el("h3", { class: "group-title", text: b ? briefingTitle(b) : (id ? str(id) : "Documents in no briefing") }),
+      b ? el("p", { class: "source-meta", text: briefingFacts(b).join(" · ") }) : null);
+  }
+
+  function sourcesKey() {
+    return multi() ? (state.scope || "*") : "";
+  }
+
   async function showSources() {
     openSide("Sources", "sources");
     const note = el("p", { class: "side-note", text: "Loading the sources…" });
     ui.sideBody.append(note);
+    const key = sourcesKey();
+    const scope = multi() ? state.scope : null;
     try {
-      if (!state.sources) state.sources = await (await api("/v1/sources")).json();
-      if (state.sideView !== "sources") return;
+      if (!state.sources.has(key)) {
+        const path = scope ? "/v1/sources?briefing=" + encodeURIComponent(scope) : "/v1/sources";
+        const body = await (await api(path)).json();
+        state.sources.set(key, Array.isArray(body) ? body : []);
+      }
+      if (state.sideView !== "sources" || sourcesKey() !== key) return;
+      const items = state.sources.get(key);
       clear(ui.sideBody);
-      ui.sideBody.append(renderSources(state.sources));
+      if (scope) {
+        // The chosen briefing: its article, then the sources it cites.
+        const group = el("section", { class: "source-group", "data-briefing": scope },
+          briefingHeading(briefingById(scope), scope), renderSources(items));
+        ui.sideBody.append(group);
+      } else if (multi()) {
+        // All briefings: each one's sources under its article's title, in the order of the picker.
+        const groups = new Map(state.briefings.map((b) => [b.id, []]));
+        const others = [];
+        for (const s of items) {
+          const list = groups.get(str(s.briefing));
+          (list || others).push(s);
+        }
+        for (const [id, list] of groups) {
+          if (!list.length) continue;
+          ui.sideBody.append(el("section", { class: "source-group", "data-briefing": id },
+            briefingHeading(briefingById(id), id), renderSources(list)));
+        }
+        if (others.length) {
+          ui.sideBody.append(el("section", { class: "source-group" }, briefingHeading(null, null), renderSources(others)));
+        }
+      } else {
+        ui.sideBody.append(renderSources(items));
+      }
     } catch (err) {
       note.textContent = "The sources could not be loaded: " + ((err && err.message) || "error");
     }
@@ -552,18 +788,38 @@
     });
   }
 
+  // "New conversation" keeps the briefing the picker shows.
   ui.newConversation.addEventListener("click", () => {
-    state.history = [];
-    clear(ui.messages);
-    ui.empty.hidden = false;
+    if (state.busy) return;
+    resetConversation();
+    if (state.notice) notify("");
     ui.question.focus();
+  });
+
+  // Another briefing starts another conversation: the turns of one never mix scopes.
+  ui.briefingSelect.addEventListener("change", () => {
+    const next = ui.briefingSelect.value || null;
+    if (next === state.scope) return;
+    if (state.busy || !multi()) {
+      ui.briefingSelect.value = state.scope || "";
+      return;
+    }
+    const hadTurns = state.turns.length > 0 || ui.messages.childElementCount > 0;
+    state.scope = next;
+    resetConversation();
+    const name = next ? "“" + titleOfBriefing(next) + "”" : "all briefings";
+    notify(hadTurns ? "Now asking about " + name + ". A new conversation was started." : "");
+    showScope();
   });
 
   // ---- start --------------------------------------------------------------------------------------
 
-  waitUntilReady().then(() => {
-    // Probe once, so that a service with an API key asks for it before the first question.
-    api("/v1/models").catch(() => {});
+  restoreConversation();
+  showScope();
+  waitUntilReady().then(async () => {
+    // Also a probe, so that a service with an API key asks for it before the first question.
+    const outcome = await loadBriefings();
+    if (outcome === "failed") api("/v1/models").catch(() => {});
   });
   ui.question.focus();
 })();
