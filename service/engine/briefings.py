@@ -20,6 +20,11 @@ _SILENT = {
     "zh": "《{title}》（{id}）没有提到这一点。",
     "ru": "В «{title}» ({id}) об этом не говорится.",
 }
+_LOOSER = {
+    "en": "“{title}” ({id}) has nothing as close to the question.",
+    "zh": "《{title}》（{id}）中没有同样贴近这个问题的内容。",
+    "ru": "В «{title}» ({id}) нет ничего столь же близкого к вопросу.",
+}
 _WHICH = {
     "en": "The store holds {n} briefings and the question does not say which one it asks about. "
           "Ask again with one of them as the briefing:",
@@ -46,6 +51,11 @@ def heading(briefing: str, documents: dict[str, dict[str, Any]], lang: str) -> s
 def silent(briefing: str, documents: dict[str, dict[str, Any]], lang: str) -> str:
     entry = describe(briefing, documents)
     return _SILENT.get(lang, _SILENT["en"]).format(title=entry.get("title") or briefing, id=briefing)
+
+
+def looser(briefing: str, documents: dict[str, dict[str, Any]], lang: str) -> str:
+    entry = describe(briefing, documents)
+    return _LOOSER.get(lang, _LOOSER["en"]).format(title=entry.get("title") or briefing, id=briefing)
 
 
 def renumber(text: str, offset: int, count: int) -> str:

@@ -254,12 +254,15 @@ class BriefingQA:
                                    max_chars)
 
         drafts = {name: run(name) for name in briefings}
-        covering = [name for name, draft in drafts.items() if not draft.refused]
+        best = max((d.answerability for d in drafts.values() if not d.refused), default=0.0)
+        share = self.settings.briefing_answerability_share
+        weaker = {name for name, d in drafts.items() if not d.refused and d.answerability < share * best}
+        covering = [name for name, draft in drafts.items() if not draft.refused and name not in weaker]
         if len(covering) > 1:
             # Several sections share the one length budget.
             budget = max(200, self.settings.answer_max_chars // len(covering) - 40)
             drafts.update({name: run(name, budget) for name in covering})
-        return _merge(drafts, self.searcher.documents, lang)
+        return _merge(drafts, self.searcher.documents, lang, weaker)
 
     # -- LLM path ---------------------------------------------------------------------------
     def _llm_answer(
@@ -389,14 +392,15 @@ def _fallback(extractive: Draft, why: str) -> Draft:
     )
 
 
-def _merge(drafts: dict[str, Draft], documents: dict[str, dict[str, Any]], lang: str) -> Draft:
+def _merge(drafts: dict[str, Draft], documents: dict[str, dict[str, Any]], lang: str, weaker: set[str]) -> Draft:
     """Briefing-by-briefing drafts as one answer: a section per briefing that covers the question,
-    citations numbered once across sections, and a line for each briefing that does not."""
-    from service.engine.briefings import heading, renumber, silent
+    citations numbered once across sections, and a line for each briefing that does not (or matches
+    it much more loosely than the best one: `weaker`)."""
+    from service.engine.briefings import heading, looser, renumber, silent
     from service.engine.compose import REFUSALS
 
-    covering = {name: d for name, d in drafts.items() if not d.refused}
-    listing = [{"briefing": name, "covered": not d.refused, "citations": []} for name, d in drafts.items()]
+    covering = {name: d for name, d in drafts.items() if not d.refused and name not in weaker}
+    listing = [{"briefing": name, "covered": name in covering, "citations": []} for name, d in drafts.items()]
     parts = [{**part, "briefing": name} for name, d in drafts.items() for part in d.parts]
     if not covering:
         return Draft(REFUSALS.get(lang, REFUSALS["en"]), [], True, next(iter(drafts.values())).answerer,
@@ -407,7 +411,7 @@ def _merge(drafts: dict[str, Draft], documents: dict[str, dict[str, Any]], lang:
     citations: list[Citation] = []
     notes: list[str] = []
     for entry, (name, draft) in zip(listing, drafts.items(), strict=True):
-        if draft.refused:
+        if name not in covering:
             continue
         offset = len(citations)
         for citation in draft.citations:
@@ -416,6 +420,8 @@ def _merge(drafts: dict[str, Draft], documents: dict[str, dict[str, Any]], lang:
         sections.append(f"{heading(name, documents, lang)}\n{renumber(draft.answer, offset, len(draft.citations))}")
         notes += [f"{name}: {note}" for note in draft.notes]
     sections += [silent(name, documents, lang) for name, d in drafts.items() if d.refused]
+    sections += [looser(name, documents, lang) for name in drafts if name in weaker]
+    notes += [f"{name}: matches the question much more loosely than {', '.join(covering)}; not shown" for name in weaker]
     first = next(iter(covering.values()))
     fallbacks = [d.fallback for d in covering.values() if d.fallback]
     return Draft("\n\n".join(sections), citations, False, first.answerer, notes=notes,

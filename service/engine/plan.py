@@ -477,9 +477,13 @@ class Planner:
         if analysis.lang != "en":
             return ""
         context = set(unit.tokens) | _label_tokens(unit)
-        if doc is not None:
+        # A year, a number or a date belongs to what its own sentence speaks of: asked the year of X,
+        # the sentence giving a year must name X (the sentence beside it naming X gives no year).
+        typed = part.answer_type in {"year", "number", "date", "day"}
+        if doc is not None and not typed:
             for u in doc.paragraph(unit):
                 context |= u.tokens
+        if doc is not None:
             context |= _tokens(f"{doc.meta.get('title', '')} {doc.meta.get('outlet', '')}")
         # Names and numbers are never paraphrased: an answer about them mentions them, in the span,
         # its paragraph or its source's name. Other words may be said otherwise; the floor weighs them.

@@ -22,11 +22,11 @@ QUESTION = "What did Chinese TV news praise at the end of March 2017?"
 ARTICLE = "how-russia-could-help-solve-the-north-korea-crisis"
 RESULT_KEYS = {
     "question", "answer", "refused", "citations", "retrieved", "answerer", "latency_ms", "standalone_query",
-    "language", "answerability", "notes", "fallback", "unsupported", "question_kind", "parts",
+    "language", "answerability", "notes", "fallback", "unsupported", "question_kind", "parts", "briefing", "briefings",
 }
 CITATION_KEYS = {
     "n", "doc_id", "title", "outlet", "start", "end", "quote", "kind", "source_id", "attributed_to",
-    "language", "date", "support",
+    "language", "date", "support", "briefing",
 }
 
 

@@ -17,9 +17,8 @@ from briefing_core.settings import Settings
 from ingest.manifest import load_manifest
 from service.engine.chain import BriefingQA
 
-from .conftest import ADMIN_KEY, app_client, make_settings
+from .conftest import ADMIN_KEY, ARCTIC_MANIFEST as ARCTIC, app_client, make_settings, with_briefings
 
-ARCTIC = Path(__file__).resolve().parents[1] / "fixtures" / "arctic" / "manifest.yaml"
 NK = "north-korea-russia-2017"
 AR = "arctic-shipping-2024"
 
@@ -39,14 +38,8 @@ QUESTIONS = [
 ]
 
 
-def build(store_dir: Path, embedder: Any, arctic: bool = True) -> Settings:
-    from ingest.pipeline import ingest
-
-    settings = make_settings(store_dir, admin_key=ADMIN_KEY)
-    assert not ingest(settings, embedder=embedder).errors
-    if arctic:
-        assert not ingest(settings, manifest_path=ARCTIC, embedder=embedder).errors
-    return settings
+def build(store_dir: Path, embedder: Any) -> Settings:
+    return with_briefings(make_settings(store_dir, admin_key=ADMIN_KEY), embedder, ARCTIC)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +110,24 @@ def test_a_briefing_that_does_not_cover_the_article_question_says_so(two: TestCl
     assert all(c["briefing"] == NK for c in result["citations"])
     title = load_manifest(ARCTIC).article.title
     assert f"“{title}” ({AR}) does not say." in result["answer"]
+
+
+def test_a_briefing_that_matches_only_loosely_gets_no_section(two: TestClient) -> None:
+    """Asked of both, a question on one briefing's topic is not padded with the other briefing's
+    nearest sentence: that briefing gets a line, not a section."""
+    result = ask(two, "What does the author say about Beijing's influence over Pyongyang?")
+    sections = {entry["briefing"]: entry for entry in result["briefings"]}
+    assert sections[NK]["covered"] and not sections[AR]["covered"]
+    assert result["citations"] and all(c["briefing"] == NK for c in result["citations"])
+    assert f"({AR})" in result["answer"] and f"In “{load_manifest(ARCTIC).article.title}”" not in result["answer"]
+
+
+def test_a_year_asked_of_a_name_comes_from_a_sentence_naming_it(two: TestClient) -> None:
+    """The article gives years for three icebreakers and, in the next sentence, names a fourth without
+    one: asked the fourth's year, the sources do not say."""
+    assert ask(two, "In which year will the nuclear icebreaker Rossiya be completed?", briefing=AR)["refused"]
+    answered = ask(two, "In what year did Arktika, Sibir and Ural enter service?", briefing=AR)
+    assert not answered["refused"] and "2020 and 2022" in answered["answer"]
 
 
 def test_an_unscoped_topical_question_says_each_citation_s_briefing(two: TestClient) -> None:

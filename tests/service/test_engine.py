@@ -423,7 +423,7 @@ RESULT_KEYS_BEFORE = {
 }
 CITATION_KEYS = {
     "n", "doc_id", "title", "outlet", "start", "end", "quote", "kind", "source_id", "attributed_to",
-    "language", "date", "support",
+    "language", "date", "support", "briefing",
 }
 
 
@@ -443,7 +443,7 @@ def test_ask_json_carries_kind_and_parts(
     r = client.post("/v1/ask", json={"question": question})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == RESULT_KEYS_BEFORE | {"question_kind", "parts"}
+    assert set(body) == RESULT_KEYS_BEFORE | {"question_kind", "parts", "briefing", "briefings"}
     assert body["question_kind"] == kind
     assert isinstance(body["parts"], list) and len(body["parts"]) == n_parts
     for part in body["parts"]:
