@@ -114,6 +114,27 @@ def test_delete_removes_exactly_one_briefing(two_copy: Path, subprocess_env: dic
     assert again.returncode == 2 and AR in again.stderr
 
 
+def test_prune_with_one_briefing_leaves_the_others(two_copy: Path, tmp_path: Path, subprocess_env: dict[str, str],
+                                                   settings_factory: Callable[..., Any]) -> None:
+    """`--prune` removes what this run no longer names, of its own briefing only: a manifest that drops
+    a source loses that source, and the other briefing keeps every document."""
+    source = yaml.safe_load(ARCTIC.read_text(encoding="utf-8"))
+    dropped = source["sources"].pop()["id"]
+    source["article"]["path"] = str(ARCTIC.parent / source["article"]["path"])
+    for entry in source["sources"]:
+        if entry.get("path"):
+            entry["path"] = str(ARCTIC.parent / entry["path"])
+    smaller = tmp_path / "smaller.yaml"
+    smaller.write_text(yaml.safe_dump(source, allow_unicode=True), encoding="utf-8")
+    report = cli_report(store_env(subprocess_env, two_copy), "--manifest", str(smaller), "--prune")
+    assert report["errors"] == [] and report["chunks_removed"] > 0
+    left = open_store(settings_factory(store_dir=two_copy)).document_metadata()
+    assert {d for d, m in left.items() if m["briefing"] == NK} == manifest_doc_ids(BUNDLED_MANIFEST)
+    assert not any(d.startswith(dropped) for d in left)
+    assert {d for d, m in left.items() if m["briefing"] == AR} == manifest_doc_ids(ARCTIC) - {
+        dropped, f"{dropped}.quoted"}
+
+
 def test_a_document_id_held_by_another_briefing_is_refused(two_copy: Path, tmp_path: Path,
                                                           subprocess_env: dict[str, str],
                                                           settings_factory: Callable[..., Any]) -> None:
