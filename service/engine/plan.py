@@ -477,12 +477,14 @@ class Planner:
         if analysis.lang != "en":
             return ""
         context = set(unit.tokens) | _label_tokens(unit)
-        # A year, a number or a date belongs to what its own sentence speaks of: asked the year of X,
-        # the sentence giving a year must name X (the sentence beside it naming X gives no year).
+        # A year, a number or a date belongs to what its sentence speaks of, named there or before it
+        # ("the route carried 36 million tonnes" after a sentence naming the route): asked the year of
+        # X, a sentence whose paragraph names X only after it gives X no year.
         typed = part.answer_type in {"year", "number", "date", "day"}
-        if doc is not None and not typed:
+        if doc is not None:
             for u in doc.paragraph(unit):
-                context |= u.tokens
+                if not typed or u.index <= unit.index:
+                    context |= u.tokens
         if doc is not None:
             context |= _tokens(f"{doc.meta.get('title', '')} {doc.meta.get('outlet', '')}")
         # Names and numbers are never paraphrased: an answer about them mentions them, in the span,
