@@ -7,8 +7,11 @@ this process, `BriefingQA(settings).load()` as the service opens it, and for eac
 
     retrieval, all         `HybridSearcher.search(question, k=5)` over the whole store (the baseline:
                            what every question cost before briefings were scopes)
-    retrieval, scoped      the same with the briefing filter (`{"briefing": [ID]}`), applied inside
-                           the Chroma query and as a mask on the keyword side
+    retrieval, scoped      the same with the briefing filter (`{"briefing": [ID]}`): the dense side
+                           searched exactly among the briefing chunks' vectors held in memory, the
+                           keyword side masked
+    dense side, scoped     that dense side alone, both ways: Chroma's query with `where={"briefing": ID}`
+                           (how a scope would be searched without the held vectors) and the held vectors
     answer, all            `BriefingQA.ask(question)`; a question about "the article" is then answered
                            once per briefing (two retrievals and two plans)
     answer, scoped         `BriefingQA.ask(question, briefing=ID)`
@@ -40,7 +43,8 @@ from bench.common import ROOT, machine, versions, write_section  # noqa: E402
 SECTION = "## Briefing scope"
 ARCTIC = ROOT / "tests" / "fixtures" / "arctic" / "manifest.yaml"
 BUNDLED = "north-korea-russia-2017"
-MODES = ("retrieval, all", "retrieval, scoped", "answer, all", "answer, scoped")
+MODES = ("retrieval, all", "retrieval, scoped", "answer, all", "answer, scoped",
+         "dense side, scoped: Chroma filtered query", "dense side, scoped: held vectors")
 
 
 def build(store: Path, chunks: int) -> tuple[object, dict[str, float]]:
@@ -80,6 +84,11 @@ def measure(settings: object, n: int) -> tuple[dict[str, list[float]], dict[str,
             qa.searcher.search(question, 5, {"briefing": [BUNDLED]})
         elif mode == "answer, all":
             qa.ask(question)
+        elif mode == "dense side, scoped: Chroma filtered query":
+            qa.store.query(qa.searcher.embedder.embed_query(question), 24, {"briefing": BUNDLED})
+        elif mode == "dense side, scoped: held vectors":
+            qa.searcher.nearest(qa.searcher.index, qa.searcher.embedder.embed_query(question), 24,
+                                {"briefing": [BUNDLED]})
         else:
             qa.ask(question, briefing=BUNDLED)
         return (time.perf_counter() - started) * 1000

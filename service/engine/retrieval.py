@@ -182,7 +182,9 @@ class HybridSearcher:
         self._index: KeywordIndex | None = None
         self._docs: dict[str, dict[str, Any]] = {}
         self._scopes: dict[frozenset[str], Scope] = {}
-        self._article_vectors: tuple[list[str], np.ndarray] = ([], np.zeros((0, 1), dtype=np.float32))
+        self._vectors: tuple[list[str], np.ndarray] = ([], np.zeros((0, 1), dtype=np.float32))
+        """The vectors of every chunk of a briefing (a few hundred a briefing), held since the last
+        refresh: a question scoped to a briefing, and the article pass, search them exactly in memory."""
         self._generation: int | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -203,7 +205,7 @@ class HybridSearcher:
                 self._docs = self.store.document_metadata()
                 self._scopes = {}
                 self._index = KeywordIndex.build(self.store, self._docs)
-                self._article_vectors = self._load_article_vectors()
+                self._vectors = self._load_briefing_vectors()
                 self._generation = generation
             return self._index
 
@@ -258,7 +260,11 @@ class HybridSearcher:
             boost = 0.0
         if mode in {"hybrid", "dense"}:
             vector = query_vector or self.embedder.embed_query(query)
-            for rank, (cid, sim, text, meta) in enumerate(self.store.query(vector, n, _where(filters))):
+            # Scoped to briefings, the dense side is exact and in memory: a filtered Chroma query scans
+            # the store's metadata (several ms at 10,000 chunks, tens at 100,000).
+            scoped = bool(filters and filters.get("briefing"))
+            nearest = self.nearest(index, vector, n, filters) if scoped else self.store.query(vector, n, _where(filters))
+            for rank, (cid, sim, text, meta) in enumerate(nearest):
                 passage = found.setdefault(cid, self._passage(cid, text, meta))
                 passage.dense = sim
                 dense_rank[cid] = rank
@@ -292,31 +298,42 @@ class HybridSearcher:
             out.append(passage)
         return _drop_contained(out)[:k]
 
-    def _article_pass(
-        self, index: KeywordIndex, vector: list[float], n: int, filters: dict[str, list[str]] | None,
-        found: dict[str, Passage], dense_rank: dict[str, int],
-    ) -> None:
-        """Dense similarity of the article's own chunks, from vectors held since the last refresh: a
-        filtered Chroma query would scan the store's metadata, tens of ms at 100,000 chunks."""
-        ids, matrix = self._article_vectors
+    def nearest(self, index: KeywordIndex, vector: list[float], n: int,
+                 filters: dict[str, list[str]] | None) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """The n chunks most similar to `vector` among the held briefing chunks that pass `filters`:
+        (id, cosine similarity, text, metadata), as `Store.query` gives them."""
+        ids, matrix = self._vectors
         if not ids:
-            return
+            return []
         sims = matrix @ np.asarray(vector, dtype=np.float32)
-        for rank, j in enumerate(np.argsort(-sims)[:n]):
-            cid = ids[int(j)]
-            i = index.position.get(cid)
+        out: list[tuple[str, float, str, dict[str, Any]]] = []
+        for j in np.argsort(-sims):
+            i = index.position.get(ids[int(j)])
             if i is None:
                 continue
             meta = index.metas[i]
             if filters and not all(meta.get(key) in set(values) for key, values in filters.items()):
                 continue
-            passage = found.setdefault(cid, self._passage(cid, index.texts[i], meta))
+            out.append((ids[int(j)], float(sims[int(j)]), index.texts[i], meta))
+            if len(out) >= n:
+                break
+        return out
+
+    def _article_pass(
+        self, index: KeywordIndex, vector: list[float], n: int, filters: dict[str, list[str]] | None,
+        found: dict[str, Passage], dense_rank: dict[str, int],
+    ) -> None:
+        """Dense similarity of the articles' own chunks, from the vectors held since the last refresh."""
+        for rank, (cid, sim, text, meta) in enumerate(self.nearest(index, vector, n, {**(filters or {}), "kind": ["article"]})):
+            passage = found.setdefault(cid, self._passage(cid, text, meta))
             if passage.dense is None:
-                passage.dense = float(sims[int(j)])
+                passage.dense = sim
             dense_rank.setdefault(cid, rank)
 
-    def _load_article_vectors(self) -> tuple[list[str], np.ndarray]:
-        got = self.store.chunks.get(where={"kind": "article"}, include=["embeddings"])
+    def _load_briefing_vectors(self) -> tuple[list[str], np.ndarray]:
+        # Every chunk of a briefing, and any article (a store ingested before chunks said their briefing).
+        got = self.store.chunks.get(where={"$or": [{"briefing": {"$ne": ""}}, {"kind": "article"}]},
+                                    include=["embeddings"])
         ids = list(got["ids"])
         if not ids:
             return [], np.zeros((0, 1), dtype=np.float32)

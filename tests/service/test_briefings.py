@@ -17,7 +17,8 @@ from briefing_core.settings import Settings
 from ingest.manifest import load_manifest
 from service.engine.chain import BriefingQA
 
-from .conftest import ADMIN_KEY, ARCTIC_MANIFEST as ARCTIC, app_client, make_settings, with_briefings
+from .conftest import ADMIN_KEY, app_client, make_settings, with_briefings
+from .conftest import ARCTIC_MANIFEST as ARCTIC
 
 NK = "north-korea-russia-2017"
 AR = "arctic-shipping-2024"
@@ -101,6 +102,23 @@ def test_the_article_without_a_briefing_is_answered_per_briefing(two: TestClient
     # Markers run once across the sections: 1..n, each naming its own citation.
     markers = [int(m) for m in re.findall(r"\[(\d+)\]", result["answer"])]
     assert sorted(set(markers)) == [c["n"] for c in result["citations"]] == list(range(1, len(result["citations"]) + 1))
+
+
+@pytest.mark.parametrize("briefing", [NK, AR])
+def test_scoped_dense_search_finds_what_the_filtered_store_query_finds(two: TestClient, briefing: str) -> None:
+    """A scoped question's dense side is searched in memory, exactly; Chroma's filtered query over the
+    same chunks must agree (on a store this small its index is exact too)."""
+    qa = two.app.state.briefing.qa
+    for question in QUESTIONS:
+        vector = qa.searcher.embedder.embed_query(question)
+        held = qa.searcher.nearest(qa.searcher.index, vector, 8, {"briefing": [briefing]})
+        stored = qa.store.query(vector, 8, {"briefing": briefing})
+        assert [cid for cid, *_ in held] == [cid for cid, *_ in stored], question
+        assert [round(sim, 4) for _, sim, *_ in held] == [round(sim, 4) for _, sim, *_ in stored]
+        assert [meta for *_, meta in held] == [meta for *_, meta in stored]
+        # And a scoped search returns only what the scope holds.
+        found = qa.searcher.search(question, 5, {"briefing": [briefing]}, query_vector=vector)
+        assert found and {p.metadata["briefing"] for p in found} == {briefing}
 
 
 def test_a_briefing_that_does_not_cover_the_article_question_says_so(two: TestClient) -> None:
