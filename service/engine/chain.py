@@ -38,9 +38,19 @@ def condense(question: str, history: list[dict[str, str]] | None) -> tuple[str, 
     earlier = [h.get("content", "") for h in history or [] if h.get("role") == "user" and h.get("content")]
     if not earlier:
         return question, None
-    if POINTS_BACK.search(question) or len(tokenize(question)) <= 3:
+    tokens = tokenize(question)
+    if POINTS_BACK.search(question) or (len(tokens) <= 3 and not _names_the_briefing(question)):
         return f"{earlier[-1]} {question}", question
     return question, None
+
+
+def _names_the_briefing(question: str) -> bool:
+    """A short question that names the article itself ("Who wrote the article?", "文章的副标题是什么？")
+    says what it is about: it does not lean on the turn before. ("Who are the authors?" may still
+    mean the authors of the source just asked about.)"""
+    from service.engine.retrieval import ARTICLE_NOUN
+
+    return bool(ARTICLE_NOUN.search(question))
 
 
 @dataclass

@@ -147,6 +147,12 @@ ARTICLE_REFERENCE = re.compile(
 )
 
 
+# The article named as such (not its author, whom a source's authors may be confused with).
+ARTICLE_NOUN = re.compile(
+    r"\b(?:the|this) (?:article|piece|op-ed|briefing)\b|文章|本文|стать(?:я|е|и|ю|ей)\b", re.IGNORECASE,
+)
+
+
 def _where(filters: dict[str, list[str]] | None) -> dict[str, Any] | None:
     if not filters:
         return None

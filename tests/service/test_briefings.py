@@ -140,6 +140,15 @@ def test_a_briefing_that_matches_only_loosely_gets_no_section(two: TestClient) -
     assert f"({AR})" in result["answer"] and f"In “{load_manifest(ARCTIC).article.title}”" not in result["answer"]
 
 
+def test_a_follow_up_naming_the_article_is_answered_within_its_briefing(two: TestClient) -> None:
+    history = [{"role": "user", "content": "Which Project 22220 icebreakers entered service?"},
+               {"role": "assistant", "content": "Arktika, Sibir and Ural."}]
+    result = ask(two, "Who wrote the article?", briefing=AR, history=history)
+    assert result["standalone_query"] == "Who wrote the article?"
+    author = load_manifest(ARCTIC).article.author
+    assert author in result["answer"] and all(c["briefing"] == AR for c in result["citations"])
+
+
 def test_a_year_asked_of_a_name_comes_from_a_sentence_naming_it(two: TestClient) -> None:
     """The article gives years for three icebreakers and, in the next sentence, names a fourth without
     one: asked the fourth's year, the sources do not say."""

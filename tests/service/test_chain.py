@@ -175,6 +175,23 @@ def test_condense_leaves_standalone_questions_alone() -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "standalone"),
+    [
+        ("Who wrote the article?", True),  # names the article: about the article, whatever came before
+        ("文章的副标题是什么？", True),
+        ("Кто автор статьи?", True),
+        ("Who are the authors?", False),  # may be the authors of the source just asked about
+        ("When was it published?", False),
+        ("And the headline?", False),
+    ],
+)
+def test_a_short_question_naming_the_article_does_not_lean_on_the_turn_before(question: str, standalone: bool) -> None:
+    history = [{"role": "user", "content": "What did the Northeast Asia Forum analysis say about Russia?"}]
+    query, focus = condense(question, history)
+    assert (query == question and focus is None) is standalone
+
+
+@pytest.mark.parametrize(
     ("question", "expected", "lead"),
     [
         ("《东北亚论坛》的分析认为俄罗斯仍然具有什么重要的力量？", "强大的军事力量", "据文章引用的《东北亚论坛》："),
