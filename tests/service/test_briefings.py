@@ -246,3 +246,42 @@ def _bundled() -> Path:
     from briefing_core.settings import BUNDLED_MANIFEST
 
     return BUNDLED_MANIFEST
+
+
+class _DiesAfterRemovingChunks:
+    """The store as `delete_briefing` uses it, dying (as a killed process would) once the chunks are
+    gone and before the document records are."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def delete_chunks(self, ids: list[str]) -> None:
+        self._store.delete_chunks(ids)
+        raise KeyboardInterrupt("killed between the chunks and the records")
+
+
+def test_a_briefing_deletion_cut_short_serves_nothing_of_it_and_finishes_when_run_again(
+    tmp_path: Path, loaded_qa: Any,
+) -> None:
+    from briefing_core.store import Store
+
+    settings = build(tmp_path / "store", loaded_qa._embedder)
+    qa = BriefingQA(settings, embedder=loaded_qa._embedder).load()
+    with pytest.raises(KeyboardInterrupt):
+        Store.delete_briefing(_DiesAfterRemovingChunks(qa.store), AR)  # type: ignore[arg-type]
+    qa.store.bump_generation()
+    qa.searcher.refresh(force=True)
+    # Its records are still there, marked incomplete: nothing of it is served, the other is whole.
+    left = qa.store.document_metadata()
+    assert {m["complete"] for m in left.values() if m["briefing"] == AR} == {False}
+    assert qa.searcher.search("Who wrote the article?", 5, {"briefing": [AR]}) == []
+    assert not any(c.briefing == AR for c in qa.ask("Who wrote the article?").citations)
+    assert qa.ask("What did Chinese TV news praise?", briefing=NK).citations
+    # Run again, it finishes: the briefing is gone, the other untouched.
+    from service.engine.catalog import delete_briefing
+
+    assert delete_briefing(qa.store, AR)["documents_removed"] == 4
+    assert {m["briefing"] for m in qa.store.document_metadata().values()} == {NK}
