@@ -27,6 +27,10 @@ from urllib.parse import urlparse
 from briefing_core.errors import EmbedderMismatch, NotFoundError, StoreLockedError, StoreUnavailable
 from briefing_core.settings import Settings
 
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+"""The ids a manifest gives (briefing, article, sources), as the store keeps them and as questions,
+listings and gold files name them."""
+
 _PLACEHOLDER = [1.0]
 # Chroma's get() and upsert() accept bounded batches; these stay well inside its limits.
 _PAGE = 2000
@@ -444,9 +448,11 @@ class Store:
         doc_ids = [d for d, meta in self.document_metadata().items() if meta.get("briefing") == briefing]
         if doc_ids:
             self.docs.update(ids=doc_ids, metadatas=[{"complete": False} for _ in doc_ids])
-        chunk_ids = set(self.chunks.get(where={"briefing": briefing}, include=[])["ids"])
-        for doc_id in doc_ids:
-            chunk_ids.update(self.chunk_ids_for(doc_id))
+        # Its chunks by their own briefing field, and by document (chunks written before they had one).
+        where: dict[str, Any] = {"briefing": briefing}
+        if doc_ids:
+            where = {"$or": [where, {"doc_id": {"$in": doc_ids}}]}
+        chunk_ids = set(self.chunks.get(where=where, include=[])["ids"])
         self.delete_chunks(sorted(chunk_ids))
         if doc_ids:
             self.docs.delete(ids=doc_ids)

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from briefing_core.errors import GoldFileError
+from briefing_core.store import ID_PATTERN
 
 LANGS = ("en", "zh", "ru")
-# A briefing id, as a manifest's `briefing` is written (ingest/manifest.py): eval does not import ingest.
-BRIEFING_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+# A briefing id, as a manifest's `briefing` is written.
+BRIEFING_ID = re.compile(ID_PATTERN)
 BRIEFING_ID_RULE = "lower-case letters, digits, '.', '_', '-'; first a letter or digit; at most 128 long"
 
 
 def valid_briefing_id(value: Any) -> bool:
-    """A non-empty string of the manifest's id pattern, ^[a-z0-9][a-z0-9._-]{0,127}$."""
+    """A non-empty string of the manifest's id pattern (briefing_core.store.ID_PATTERN)."""
     return isinstance(value, str) and BRIEFING_ID.fullmatch(value) is not None
 
 

@@ -14,14 +14,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from briefing_core.errors import ManifestError
+from briefing_core.store import ID_PATTERN
 
-_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 
 
 class ArticleEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN)
     path: str
     title: str
     subtitle: str | None = None
@@ -39,7 +39,7 @@ class ArticleEntry(BaseModel):
 class SourceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN)
     outlet: str
     outlet_original: str | None = None
     title: str | None = None
@@ -81,7 +81,7 @@ class SourceEntry(BaseModel):
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    briefing: str = Field(pattern=_ID_PATTERN)
+    briefing: str = Field(pattern=ID_PATTERN)
     article: ArticleEntry
     sources: list[SourceEntry] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)

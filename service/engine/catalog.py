@@ -10,6 +10,7 @@ from briefing_core.settings import Settings
 from briefing_core.store import Store, open_store
 
 BRIEFING_KINDS = ("article", "quoted excerpt", "cited source")
+"""The kinds of document a briefing is made of (anything else is a plain document)."""
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -61,12 +62,14 @@ def briefings_from_metadata(docs: dict[str, dict[str, Any]]) -> list[dict[str, A
     return sorted(out.values(), key=lambda e: e["id"])
 
 
-def check_briefing(docs: dict[str, dict[str, Any]], briefing: str | None) -> None:
+def briefing_ids(docs: dict[str, dict[str, Any]]) -> list[str]:
+    """The ids of the briefings these documents belong to, sorted."""
+    return sorted({str(m["briefing"]) for m in docs.values() if m.get("briefing")})
+
+
+def check_briefing(known: list[str], briefing: str | None) -> None:
     """An unknown briefing id is the caller's mistake: say which ones there are."""
-    if briefing is None:
-        return
-    known = sorted({str(m["briefing"]) for m in docs.values() if m.get("briefing")})
-    if briefing not in known:
+    if briefing is not None and briefing not in known:
         raise NotFoundError(f"no briefing with id {briefing!r}; the store holds: {', '.join(known) or 'none'}")
 
 
@@ -122,7 +125,7 @@ def list_briefings(settings: Settings, store: Store | None = None) -> list[dict[
 def list_sources(settings: Settings, store: Store | None = None, briefing: str | None = None) -> list[dict[str, Any]]:
     store = store or open_store(settings)
     docs = store.document_metadata()
-    check_briefing(docs, briefing)
+    check_briefing(briefing_ids(docs), briefing)
     entries = sources_from_metadata(docs)
     return [e for e in entries if briefing is None or e["briefing"] == briefing]
 
@@ -139,7 +142,7 @@ def list_documents(settings: Settings, with_text: bool = False, store: Store | N
     else:
         items = [document_summary(d, m) for d, m in store.document_metadata().items()]
     if briefing is not None:
-        check_briefing({e["doc_id"]: {"briefing": e["briefing"]} for e in items}, briefing)
+        check_briefing(sorted({e["briefing"] for e in items if e["briefing"]}), briefing)
         items = [e for e in items if e["briefing"] == briefing]
     items.sort(key=lambda e: (e["kind"] != "article", e["doc_id"]))
     return items
@@ -147,7 +150,7 @@ def list_documents(settings: Settings, with_text: bool = False, store: Store | N
 
 def delete_briefing(store: Store, briefing: str) -> dict[str, Any]:
     """Remove exactly one briefing's documents and chunks."""
-    check_briefing(store.document_metadata(), briefing)
+    check_briefing(briefing_ids(store.document_metadata()), briefing)
     documents, chunks = store.delete_briefing(briefing)
     return {"briefing": briefing, "documents_removed": documents, "chunks_removed": chunks}
 

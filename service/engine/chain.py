@@ -194,7 +194,7 @@ class BriefingQA:
                                 f"{', '.join(filters['briefing'])}")
             filters = {**filters, "briefing": [briefing]}
         for name in filters.get("briefing", []):
-            check_briefing(self.searcher.documents, name)
+            check_briefing(self.searcher.briefings(), name)
         return filters
 
     def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -257,11 +257,14 @@ class BriefingQA:
         query, vector = state["condensed"]["query"], state["passages"]["vector"]
         base = state["filters"] or {}
 
+        # One retrieval a briefing, kept for the rerun within a smaller budget.
+        scopes = {name: {**base, "briefing": [name]} for name in briefings}
+        found = {name: self.searcher.search(query, self.settings.k, scope, query_vector=vector)
+                 for name, scope in scopes.items()}
+
         def run(name: str, max_chars: int | None = None) -> Draft:
-            filters = {**base, "briefing": [name]}
-            passages = self.searcher.search(query, self.settings.k, filters, query_vector=vector)
-            return self._answer_in(state, self.searcher.documents_in([name]), filters, passages, vector, lang,
-                                   max_chars)
+            return self._answer_in(state, self.searcher.documents_in([name]), scopes[name], found[name], vector,
+                                   lang, max_chars)
 
         drafts = {name: run(name) for name in briefings}
         best = max((d.answerability for d in drafts.values() if not d.refused), default=0.0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.engine.analysis import Analysis, Part, analyse, topical
+from service.engine.catalog import BRIEFING_KINDS
 from service.engine.compose import REFUSALS, compose, uncovered
 from service.engine.plan import Plan, Planner, Slot
 from service.engine.registry import articles, sources, summary
@@ -21,7 +22,6 @@ from service.engine.units import MAX_QUOTE_CHARS, Unit, UnitCache, per_documents
 
 Search = Callable[..., tuple[list[Any], Any]]
 """search(text, kinds=None) -> (passages, query vector); `kinds` restricts the kinds of document."""
-BRIEFING_KINDS = ["article", "quoted excerpt", "cited source"]
 
 
 @dataclass
@@ -91,7 +91,7 @@ class Engine:
         ):
             # "Who wrote the article?" among thousands of other documents: the article is what is
             # meant, so it is searched on its own rather than answered from whatever else matched.
-            passages, vector = search(query, BRIEFING_KINDS)
+            passages, vector = search(query, list(BRIEFING_KINDS))
         slots: list[Slot] = []
         withheld_total = 0
         pool: dict[tuple[str, int], Any] = {}

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from service.engine.analysis import Analysis, Part, holds_type, named_phrase
+from service.engine.catalog import BRIEFING_KINDS
 from service.engine.salience import coverage, matches, term_weights
 from service.engine.retrieval import ARTICLE_REFERENCE
 from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
@@ -37,7 +38,6 @@ _CAUSAL = re.compile(
     r"因为|所以|由于|因此|以便|потому что|так как|поэтому|из-за|вследствие|чтобы",
     re.IGNORECASE,
 )
-_BRIEFING_KINDS = frozenset({"article", "quoted excerpt", "cited source"})
 # A noun this rare (Zipf 4 or less) names a specific concept ("sanctions", "warships"), which an
 # answer mentions; commoner ones ("countries", "reasons", "steps") are categories answered by instances.
 SPECIFIC_WEIGHT = 3.0
@@ -215,7 +215,7 @@ class Planner:
         if ARTICLE_REFERENCE.search(analysis.question):
             # "The article", "this piece", "the author": the briefing and what it quotes, not other
             # documents that happen to share the words.
-            own = [(u, r) for u, r in cands if u.kind in _BRIEFING_KINDS]
+            own = [(u, r) for u, r in cands if u.kind in BRIEFING_KINDS]
             cands = own if own or has_article else cands
         if not cands:
             return []
@@ -485,7 +485,6 @@ class Planner:
             for u in doc.paragraph(unit):
                 if not typed or u.index <= unit.index:
                     context |= u.tokens
-        if doc is not None:
             context |= _tokens(f"{doc.meta.get('title', '')} {doc.meta.get('outlet', '')}")
         # Names and numbers are never paraphrased: an answer about them mentions them, in the span,
         # its paragraph or its source's name. Other words may be said otherwise; the floor weighs them.

@@ -23,6 +23,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from briefing_core.settings import Settings
+from service.engine.catalog import briefing_ids
 
 FILTER_KEYS = ("doc_id", "source_id", "language", "kind", "briefing")
 
@@ -188,6 +189,7 @@ class HybridSearcher:
         self._index: KeywordIndex | None = None
         self._docs: dict[str, dict[str, Any]] = {}
         self._scopes: dict[frozenset[str], Scope] = {}
+        self._briefings: list[str] = []
         self._vectors: tuple[list[str], np.ndarray] = ([], np.zeros((0, 1), dtype=np.float32))
         """The vectors of every chunk of a briefing (a few hundred a briefing), held since the last
         refresh: a question scoped to a briefing, and the article pass, search them exactly in memory."""
@@ -210,6 +212,7 @@ class HybridSearcher:
                 self.store.follow(generation)
                 self._docs = self.store.document_metadata()
                 self._scopes = {}
+                self._briefings = briefing_ids(self._docs)
                 self._index = KeywordIndex.build(self.store, self._docs)
                 self._vectors = self._load_briefing_vectors()
                 self._generation = generation
@@ -226,7 +229,8 @@ class HybridSearcher:
 
     def briefings(self) -> list[str]:
         """The ids of the briefings the store holds."""
-        return sorted({str(m["briefing"]) for m in self.documents.values() if m.get("briefing")})
+        self.refresh()
+        return self._briefings
 
     def documents_in(self, briefings: list[str] | None) -> dict[str, dict[str, Any]]:
         """The documents of these briefings (all documents when None)."""
@@ -312,13 +316,14 @@ class HybridSearcher:
         if not ids:
             return []
         sims = matrix @ np.asarray(vector, dtype=np.float32)
+        allowed = {key: set(values) for key, values in (filters or {}).items()}
         out: list[tuple[str, float, str, dict[str, Any]]] = []
         for j in np.argsort(-sims):
             i = index.position.get(ids[int(j)])
             if i is None:
                 continue
             meta = index.metas[i]
-            if filters and not all(meta.get(key) in set(values) for key, values in filters.items()):
+            if not all(meta.get(key) in values for key, values in allowed.items()):
                 continue
             out.append((ids[int(j)], float(sims[int(j)]), index.texts[i], meta))
             if len(out) >= n:

@@ -5,7 +5,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-BriefingId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")]
+from briefing_core.store import ID_PATTERN
+
+BriefingId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A briefing's id as its manifest gives it (see GET /v1/briefings)."""
 
 

@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 
 from service.shell.deps import AdminAuth, QADep, StateDep
 from service.shell.http_errors import Unprocessable
+from service.engine.catalog import BRIEFING_KINDS
 from service.shell.models import BriefingId
 from service.shell.state import ServiceState, run_blocking
 
@@ -83,9 +84,6 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-_PROTECTED_KINDS = {"article", "quoted excerpt", "cited source"}
-
-
 def _ingest_sync(state: ServiceState, qa: Any, uploads: list[tuple[str, Path]], manifest: str | None,
                  source_id: str | None) -> dict[str, Any]:
     from ingest.pipeline import IngestReport, ingest, slugify
@@ -97,7 +95,7 @@ def _ingest_sync(state: ServiceState, qa: Any, uploads: list[tuple[str, Path]], 
         for name, path in uploads:
             doc_id = source_id or slugify(path.stem)
             kind = known.get(doc_id, {}).get("kind")
-            if source_id is None and kind in _PROTECTED_KINDS:
+            if source_id is None and kind in BRIEFING_KINDS:
                 # An upload must not silently replace the briefing's own records.
                 problem = f"would replace the {kind} {doc_id!r}; rename the file"
                 errors.append({"path": name, "error": problem})
