@@ -16,7 +16,7 @@ from eval.runner import Asker, gate, run
 
 def evaluate(
     gold: Path, asker: Asker, corpus: dict[str, str], *, out: Path | None, json_out: Path | None,
-    against: Path | None, bounds: dict[str, float], meta: dict[str, Any], judge_model: Any = None,
+    against: Path | None, bounds: dict[str, float | str], meta: dict[str, Any], judge_model: Any = None,
     progress: bool = False, briefing: str | None = None, known_briefings: Collection[str] | None = None,
 ) -> int:
     """Run, write (`out`, by default var/eval/<time>; `json_out`), print and gate: 1 when a metric

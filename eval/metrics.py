@@ -10,8 +10,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from briefing_core.spans import find_folded, normalise_answer, overlaps
 from eval.gold import GoldQuestion
-from briefing_core.spans import find_folded, overlaps
 
 MAX_CITATION_CHARS = 400
 MAX_PASSAGE_CHARS = 1500
@@ -19,6 +19,8 @@ RETRIEVAL_K = 5
 
 METRICS = (
     "answer_accuracy",
+    "overall_accuracy",
+    "unanswerable_share",
     "refusal_accuracy",
     "false_refusal_rate",
     "retrieval_recall_at_5",
@@ -109,6 +111,13 @@ def judge(question: GoldQuestion, record: dict[str, Any], corpus: dict[str, str]
         "max_chars": question.max_chars,
         "over_max_chars": over_max_chars(question, answer),
     }
+    direct = record.get("direct_answer") or None
+    if question.answerable and direct and not refused:
+        # A short answer given first: does it equal one of the annotators' answers? (For sets whose facts
+        # are whole answers, as the human-written sets' are.)
+        said = normalise_answer(str(direct.get("text", "")))
+        checks["direct"] = True
+        checks["direct_exact"] = any(said == normalise_answer(alt) for group in question.facts for alt in group)
     if question.answerable:
         checks["correct"] = (
             not refused and facts_matched(question, answer) and not checks["over_max_chars"]
@@ -150,6 +159,18 @@ def summarise(pairs: Iterable[tuple[GoldQuestion, dict[str, Any], dict[str, Any]
     latencies = [float(r.get("latency_ms", 0.0)) for _, r, _ in pairs]
     return {
         "answer_accuracy": _ratio(sum(c["correct"] for _, _, c in answerable), len(answerable)),
+        # Over every question: answered right, or refused when the sources do not say. Beside it, what
+        # refusing everything would score.
+        "overall_accuracy": _ratio(
+            sum(c["correct"] for _, _, c in answerable) + sum(c["refused"] for _, _, c in unanswerable), len(pairs)
+        ),
+        "unanswerable_share": _ratio(len(unanswerable), len(pairs)),
+        # Of the answerable questions answered, how many began with a short direct answer, and how many
+        # of those equal an annotator's answer.
+        "direct_answers": _ratio(sum(bool(c.get("direct")) for _, _, c in answerable),
+                                 sum(not c["refused"] for _, _, c in answerable)),
+        "direct_exact": _ratio(sum(bool(c.get("direct_exact")) for _, _, c in answerable),
+                               sum(bool(c.get("direct")) for _, _, c in answerable)),
         "refusal_accuracy": _ratio(sum(c["refused"] for _, _, c in unanswerable), len(unanswerable)),
         "false_refusal_rate": _ratio(sum(c["refused"] for _, _, c in answerable), len(answerable)),
         "retrieval_recall_at_5": _ratio(sum(c["retrieval_hit"] for _, _, c in answerable), len(answerable)),

@@ -112,6 +112,7 @@ def to_record(
         "answerable": question.answerable,
         "answerer": result.get("answerer"),
         "notes": result.get("notes") or [],
+        "direct_answer": result.get("direct_answer"),
     }
 
 
@@ -246,26 +247,41 @@ def compare(summary: dict[str, Any], records: list[dict[str, Any]], previous_dir
     }
 
 
-def parse_minimums(items: list[str]) -> dict[str, float]:
-    out = {}
+def parse_minimums(items: list[str]) -> dict[str, float | str]:
+    """METRIC=VALUE pairs. VALUE is a number, or another metric's name: `overall_accuracy=unanswerable_share`
+    asks that answering beat refusing every question."""
+    out: dict[str, float | str] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or name not in METRICS:
             raise UserError(f"--min takes METRIC=VALUE with METRIC one of {', '.join(METRICS)}; got {item!r}")
+        if value in METRICS:
+            out[name] = value
+            continue
         try:
             out[name] = float(value)
         except ValueError:
-            raise UserError(f"--min {item!r}: {value!r} is not a number") from None
+            raise UserError(f"--min {item!r}: {value!r} is neither a number nor a metric") from None
     return out
 
 
-def gate(summary: dict[str, Any], minimums: dict[str, float]) -> list[str]:
-    """Metrics that fall short; for lower-is-better metrics the value is a ceiling."""
+def gate(summary: dict[str, Any], minimums: dict[str, float | str]) -> list[str]:
+    """Metrics that fall short; for lower-is-better metrics the value is a ceiling. A bound that names
+    another metric must be beaten strictly (below it for lower-is-better metrics)."""
     failures = []
     for name, bound in minimums.items():
         value = summary.get(name)
         if value is None:
             failures.append(f"{name} has no value (no questions of that kind)")
+            continue
+        if isinstance(bound, str):
+            other = summary.get(bound)
+            if other is None:
+                failures.append(f"{bound} has no value to compare {name} with")
+            elif name in LOWER_IS_BETTER and value >= other:
+                failures.append(f"{name} = {value} is not below {bound} = {other}")
+            elif name not in LOWER_IS_BETTER and value <= other:
+                failures.append(f"{name} = {value} is not above {bound} = {other}")
         elif name in LOWER_IS_BETTER and value > bound:
             failures.append(f"{name} = {value} is above the allowed {bound}")
         elif name not in LOWER_IS_BETTER and value < bound:

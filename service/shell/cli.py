@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -335,6 +335,31 @@ def eval_command(
             fresh_store=fresh_store, url=url, answerer=answerer, progress=sys.stderr.isatty(), judge=judge,
             distractors=distractors, briefing=briefing, also_ingest=also_ingest or [],
         )
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    raise typer.Exit(code)
+
+
+@app.command("eval-qa")
+def eval_qa_command(
+    qa_dir: Annotated[Path, typer.Option(
+        "--qa-dir", help="The human-written question sets: their dev split is bundled (eval/qa); ../shared/qa "
+                         "has the train split too.")] = Path("eval/qa"),
+    split: Annotated[str, typer.Option(help="dev or train.")] = "dev",
+    sets: Annotated[list[str] | None, typer.Option("--set", help="A set to run (repeatable; default: all).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for each set's results and summary.md.")] = Path("var/eval-qa"),
+    minimum: Annotated[
+        list[str] | None, typer.Option("--min", help="SET:METRIC=VALUE; exit 1 when a metric falls short.")
+    ] = None,
+) -> None:
+    """Score the answers on human-written question sets (SQuAD 2.0, XQuAD), each in a fresh store beside
+    the bundled briefing."""
+    from service.shell.evaluation import QA_SETS, run_eval_qa
+
+    try:
+        code = run_eval_qa(_settings(), qa_dir=qa_dir, split=split, names=sets or list(QA_SETS), out=out,
+                           minimums=minimum or [])
     except BriefingError as exc:
         _fail(exc)
         return

@@ -186,3 +186,94 @@ def _judge_model(settings: Settings) -> Any:
     from service.engine.llm import make_chat_model
 
     return make_chat_model(settings)
+
+
+# -- human-written question sets (../shared/qa) --------------------------------------------------
+
+QA_SETS: dict[str, tuple[str, str]] = {
+    # name: (gold file, documents folder), under <qa dir>/<family>/<split>/
+    "squad2": ("squad2/{split}/gold.jsonl", "squad2/{split}/docs"),
+    "xquad-en-en": ("xquad/{split}/gold-en-en.jsonl", "xquad/{split}/en"),
+    "xquad-zh-en": ("xquad/{split}/gold-zh-en.jsonl", "xquad/{split}/en"),
+    "xquad-ru-en": ("xquad/{split}/gold-ru-en.jsonl", "xquad/{split}/en"),
+    "xquad-zh-zh": ("xquad/{split}/gold-zh-zh.jsonl", "xquad/{split}/zh"),
+    "xquad-ru-ru": ("xquad/{split}/gold-ru-ru.jsonl", "xquad/{split}/ru"),
+}
+QA_COLUMNS = ("questions", "answer_accuracy", "overall_accuracy", "unanswerable_share", "refusal_accuracy",
+              "false_refusal_rate", "retrieval_recall_at_5", "citation_recall", "citation_precision",
+              "direct_answers", "direct_exact", "latency_ms_p50")
+
+
+def parse_qa_minimums(items: list[str], names: list[str]) -> dict[str, list[str]]:
+    """SET:METRIC=VALUE items, grouped by set."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, rest = item.partition(":")
+        if not sep or name not in QA_SETS:
+            raise UserError(f"--min takes SET:METRIC=VALUE with SET one of {', '.join(QA_SETS)}; got {item!r}")
+        if name not in names:
+            raise UserError(f"--min {item!r}: set {name!r} is not among those run ({', '.join(names)})")
+        out.setdefault(name, []).append(rest)
+    for bounds in out.values():
+        parse_minimums(bounds)  # a malformed bound fails before anything is built
+    return out
+
+
+def run_eval_qa(settings: Settings, *, qa_dir: Path, split: str, names: list[str], out: Path,
+                minimums: list[str]) -> int:
+    """Each set's documents ingested into a fresh store beside the bundled briefing, its questions
+    asked in process and scored; a table of every set is printed and written to `out/summary.md`
+    (and `summary.json`). Sets that share documents share a store. 1 when a gate fails."""
+    import json
+
+    unknown = [n for n in names if n not in QA_SETS]
+    if unknown:
+        raise UserError(f"unknown set(s) {', '.join(unknown)}; known: {', '.join(QA_SETS)}")
+    if not qa_dir.is_dir():
+        raise UserError(f"--qa-dir {qa_dir}: not a folder (the human-written question sets, ../shared/qa)")
+    bounds = parse_qa_minimums(minimums, names)
+    paths = {n: (qa_dir / QA_SETS[n][0].format(split=split), qa_dir / QA_SETS[n][1].format(split=split)) for n in names}
+    for name, (gold, docs) in paths.items():
+        if not gold.is_file() or not docs.is_dir():
+            raise UserError(f"set {name}: {gold} or {docs} is missing under --qa-dir {qa_dir}")
+    by_docs: dict[Path, list[str]] = {}
+    for name in names:
+        by_docs.setdefault(paths[name][1], []).append(name)
+    summaries: dict[str, dict[str, Any]] = {}
+    failed = False
+    for docs, members in by_docs.items():
+        with tempfile.TemporaryDirectory(prefix="briefing-eval-qa-") as tmp:
+            from ingest.pipeline import ingest
+            from service.engine.chain import BriefingQA
+
+            store = settings.model_copy(update={"store_dir": Path(tmp) / "store", "chroma_url": None})
+            report = ingest(store)
+            if report.errors:
+                raise UserError(f"ingesting the bundled briefing failed: {report.errors}")
+            added = _add_distractors(store, docs)
+            asker = InProcessAsker(BriefingQA(store).load())
+            corpus = _corpus(store)
+            for name in members:
+                print(f"eval-qa: {name} ({paths[name][0]})")
+                code = evaluate(
+                    paths[name][0], asker, corpus, out=out / name, json_out=None, against=None,
+                    bounds=parse_minimums(bounds.get(name, [])), meta={"set": name, "documents": added},
+                    progress=False,
+                )
+                failed |= code != 0
+                summaries[name] = json.loads((out / name / "summary.json").read_text())
+    table = qa_table(summaries)
+    print(table)
+    (out / "summary.md").write_text(table + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(
+        {n: {c: s.get(c) for c in QA_COLUMNS} for n, s in summaries.items()}, indent=2) + "\n", encoding="utf-8")
+    return 1 if failed else 0
+
+
+def qa_table(summaries: dict[str, dict[str, Any]]) -> str:
+    def cell(value: Any) -> str:
+        return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+
+    lines = ["| set | " + " | ".join(QA_COLUMNS) + " |", "| --- |" + " --- |" * len(QA_COLUMNS)]
+    lines += [f"| {n} | " + " | ".join(cell(s.get(c)) for c in QA_COLUMNS) + " |" for n, s in summaries.items()]
+    return "\n".join(lines)
