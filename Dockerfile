@@ -12,6 +12,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /app
 
+# LightGBM (the answer scorer) needs the OpenMP runtime, which the slim image lacks.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject.toml alone, so that a code change reuses this layer.
 # The CPU build of torch is pinned and installed before anything can pull a CUDA build.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu

@@ -6,6 +6,8 @@
 #   make test                       the whole test suite (test tools, the local LLM, Debian's chromium)
 #   make test PYTEST_ARGS="-m 'not slow' tests/service"
 #   make eval                       the answer-quality report on the development gold set (var/eval)
+#   make eval-qa                    the same on human-written question sets (SQuAD 2.0, XQuAD dev; var/eval-qa)
+#   make train                      rebuild the answer scorer from those sets (seeded; docs/model-card.md)
 #   make setup                      only the service's install (`make test` adds the test tools and the LLM)
 #
 # The recipes live in .ci/ (CI calls them too), so `bash .ci/serve` and `bash .ci/test` do the same.
@@ -13,8 +15,13 @@
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 EVAL_ARGS ?=
+TRAIN_ARGS ?=
+# The human-written question sets: the scorer is trained on QA_DIR's train split; their dev split,
+# which it is measured on and never trained on, is bundled in eval/qa.
+QA_DIR ?= ../shared/qa
+EVAL_QA_DIR ?= eval/qa
 
-.PHONY: setup serve test eval
+.PHONY: setup serve test eval eval-qa train
 
 setup:
 	bash .ci/setup
@@ -28,3 +35,11 @@ test:
 eval: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False \
 	  .venv/bin/briefing eval --gold eval/gold/dev.jsonl --fresh-store --out var/eval $(EVAL_ARGS)
+
+eval-qa: setup
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False \
+	  .venv/bin/briefing eval-qa --qa-dir $(EVAL_QA_DIR) --out var/eval-qa $(EVAL_ARGS)
+
+train: setup
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False \
+	  .venv/bin/python -m train --qa-dir $(QA_DIR) $(TRAIN_ARGS)

@@ -63,3 +63,8 @@ class EmbedderMismatch(SystemFailure):
 
 class LLMUnavailable(SystemFailure):
     pass
+
+
+class ScorerMissing(BriefingError):
+    """The answer scorer's files are missing, or were trained on other features than the code computes:
+    the operator must run `make train` (or point BRIEFING_SCORER_DIR at a folder that has them)."""

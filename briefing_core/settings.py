@@ -78,12 +78,22 @@ class Settings(BaseSettings):
 
     # --- answering -----------------------------------------------------------------------
     answerer: Literal["extractive", "llm"] = "extractive"
-    refusal_threshold: float = Field(0.32, ge=0.0, le=1.0)
-    """The floor a part's best evidence must score (fixed term weights and cosine similarity, so
-    the same with or without other documents in the store); under it the part is uncovered."""
-    refusal_threshold_cross_lingual: float = Field(0.22, ge=0.0, le=1.0)
-    """The same floor when the question and its evidence are in different languages (the words
-    cannot meet, so scores run lower)."""
+    refusal_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """The probability (from the learned answer scorer) that a part's best evidence answers it, under
+    which the part is uncovered. Default: the threshold chosen when the scorer was trained
+    (docs/model-card.md). The scorer's features are fixed-weight, so this means the same with or
+    without other documents in the store."""
+    refusal_threshold_cross_lingual: float | None = Field(None, ge=0.0, le=1.0)
+    """The same when the question and its evidence are in different languages. Default: the trained one."""
+    cite_share: float | None = Field(None, ge=0.0, le=1.0)
+    """A runner-up is cited beside a part's best evidence when it scores at least this share of it.
+    Default: the trained one."""
+    scorer_dir: Path | None = None
+    """A folder holding another answer scorer (what `make train` writes); default: the packaged one."""
+    plan_rules: str = ""
+    """Which hand rules stand beside the learned scorer: empty for the kept set (docs/quality.md), or
+    a comma list of changes to it ("-pivot,+check_names"), or "none" / "all" optionally followed by
+    changes ("none,+named")."""
     word_match: float = Field(0.55, ge=0.0, le=1.0)
     """Cosine at which a Chinese or Russian question word counts as said in an English passage."""
     support_threshold: float = Field(0.5, ge=0.0, le=1.0)

@@ -44,3 +44,13 @@ def find_folded(text: str, needle: str) -> list[tuple[int, int]]:
 def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """Half-open ranges intersect."""
     return a[0] < b[1] and b[0] < a[1]
+
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, punctuation and articles dropped, white space folded: how a span is compared with
+    an annotator's answer (SQuAD's own normalisation, with Chinese and Russian left as they are)."""
+    text = text.casefold()
+    text = re.sub(r"[^\w\s]", " ", text)
+    text = re.sub(r"\b(?:a|an|the)\b", " ", text)
+    return " ".join(text.split())

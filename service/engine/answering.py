@@ -8,7 +8,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
 from service.engine.retrieval import Passage
 
 
@@ -55,6 +54,9 @@ class Result:
     briefings: list[dict[str, Any]] = field(default_factory=list)
     """When the answer was given briefing by briefing: each briefing asked, whether it covers the
     question, and the citation numbers of its section."""
+    direct_answer: dict[str, Any] | None = None
+    """The short answer the text begins with ("1973."), when a factoid part has one: its text, the
+    document and range it was found at, the citation that holds it, and the span model's probability."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class Result:
             "parts": self.parts,
             "briefing": self.briefing,
             "briefings": self.briefings,
+            "direct_answer": self.direct_answer,
         }
 
 

@@ -17,14 +17,13 @@ from typing import Any
 
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
+from briefing_core.errors import LLMUnavailable, UserError
+from briefing_core.settings import Settings
 from service.engine.analysis import POINTS_BACK
 from service.engine.answering import Citation, Result, make_citation, reply_language, support
-from briefing_core.errors import LLMUnavailable, UserError
-from service.engine.guard import answer_problem
 from service.engine.engine import Engine
+from service.engine.guard import answer_problem
 from service.engine.retrieval import HybridSearcher, normalise_filters
-from briefing_core.settings import Settings
-
 
 
 def condense(question: str, history: list[dict[str, str]] | None) -> tuple[str, str | None]:
@@ -66,6 +65,7 @@ class Draft:
     kind: str = ""
     parts: list[dict[str, Any]] = field(default_factory=list)
     briefings: list[dict[str, Any]] = field(default_factory=list)
+    direct_answer: dict[str, Any] | None = None
 
 
 class BriefingQA:
@@ -103,7 +103,6 @@ class BriefingQA:
     def _warm(self) -> None:
         """Pay first-call costs (model kernels, tokeniser tables) at start-up, not on a user's question."""
         from briefing_core.text import split_sentences, tokenize
-
         from service.engine.salience import term_weights
 
         tokenize("warm up 预热 прогрев")
@@ -116,6 +115,8 @@ class BriefingQA:
         self._embedder.embed_documents(["warm up", "预热", "прогрев"])
         # The first vector query loads the HNSW index from disk.
         self._searcher.search("warm up", k=1)
+        # The answer scorer is read now: a missing or stale one stops start-up saying what to run.
+        self._engine.planner.load_scorer()
 
     @property
     def searcher(self) -> HybridSearcher:
@@ -239,7 +240,8 @@ class BriefingQA:
                          answerability=answer.answerability, kind=answer.kind, parts=answer.parts)
         citations = [make_citation(n, unit, docs.get(unit.doc_id, {})) for n, unit in answer.cited]
         extractive = Draft(answer.text, citations, False, "extractive", notes=answer.notes,
-                           answerability=answer.answerability, kind=answer.kind, parts=answer.parts)
+                           answerability=answer.answerability, kind=answer.kind, parts=answer.parts,
+                           direct_answer=_direct(answer, citations))
         if state["answerer"] != "llm":
             return extractive
         return self._llm_answer(state, answer, docs, lang, extractive)
@@ -376,7 +378,17 @@ class BriefingQA:
             parts=draft.parts,
             briefing=(state["filters"].get("briefing") or [None])[0],
             briefings=draft.briefings,
+            direct_answer=draft.direct_answer if draft.answerer == "extractive" else None,
         )
+
+
+def _direct(answer: Any, citations: list[Citation]) -> dict[str, Any] | None:
+    if answer.direct is None:
+        return None
+    text, span, probability = answer.direct
+    holder = next((c.n for c in citations if c.doc_id == span.doc_id and c.start <= span.start and span.end <= c.end), None)
+    return {"text": text, "doc_id": span.doc_id, "start": span.start, "end": span.end, "citation": holder,
+            "probability": round(probability, 4)}
 
 
 def _call_with_timeout(fn: Any, arg: Any, timeout: float) -> Any:
@@ -401,7 +413,7 @@ def _fallback(extractive: Draft, why: str) -> Draft:
     return Draft(
         extractive.answer, extractive.citations, extractive.refused, "extractive",
         notes=[*extractive.notes, why], fallback=why, answerability=extractive.answerability,
-        kind=extractive.kind, parts=extractive.parts,
+        kind=extractive.kind, parts=extractive.parts, direct_answer=extractive.direct_answer,
     )
 
 

@@ -111,9 +111,10 @@ def uncovered(part: str, lang: str) -> str:
 
 
 def compose(slots: list[tuple[str, list[Unit], str]], documents: dict[str, dict[str, Any]], lang: str,
-            max_chars: int) -> tuple[str, list[tuple[int, Unit]]]:
+            max_chars: int, direct: tuple[str, Unit] | None = None) -> tuple[str, list[tuple[int, Unit]]]:
     """`slots`: (label, units in order of importance, uncovered reason). Points are kept in that
-    order while they fit and quoted in document order. Gives the text and (n, unit)."""
+    order while they fit and quoted in document order. `direct`: a short answer and the cited unit it
+    was found in, given first ("1973. [1]"). Gives the text and (n, unit)."""
     markers: dict[tuple[str, int], int] = {}
     cited: list[tuple[int, Unit]] = []
 
@@ -123,6 +124,16 @@ def compose(slots: list[tuple[str, list[Unit], str]], documents: dict[str, dict[
             markers[key] = len(cited) + 1
             cited.append((markers[key], unit))
         return markers[key]
+
+    first = ""
+    if direct is not None:
+        span, unit = direct
+        # The marker of the unit the span came from: the span is a claim like any other.
+        holder = next((u for _, units, why in slots if not why for u in units
+                       if u.doc_id == unit.doc_id and u.start <= unit.start and unit.end <= u.end), None)
+        if holder is not None:
+            first = f"{span.strip().rstrip('.。')}{'。' if lang == 'zh' else '.'} [{marker(holder)}]"
+            max_chars -= len(first) + 1
 
     # A unit that answers two parts (one sentence saying what Russia lacks and what it has) is
     # quoted once: later parts keep only what earlier ones did not already quote.
@@ -179,4 +190,6 @@ def compose(slots: list[tuple[str, list[Unit], str]], documents: dict[str, dict[
         else:
             lines.append(pieces[0])
             lines.extend(f"- {p}" for p in pieces[1:])
+    if first:
+        lines.insert(0, first)
     return "\n".join(lines), cited

@@ -37,16 +37,22 @@ class Answer:
     """Per part: its text and the units chosen for it (what the LLM answerer is shown)."""
     pool: list[Unit] = field(default_factory=list)
     """Every candidate unit that was scored, best first: what an LLM sentence may be verified against."""
+    direct: tuple[str, Unit, float] | None = None
+    """The short answer the text begins with, the span it is, and the span model's probability."""
 
 
 class Engine:
     def __init__(self, embedder: Any, store: Any, settings: Any) -> None:
         self.settings = settings
         self.units = UnitCache(store)
+        from service.engine.plan import rules_from
+
         self.planner = Planner(
-            embedder, self.units, floor=settings.refusal_threshold, cross_floor=settings.refusal_threshold_cross_lingual,
+            embedder, self.units, floor_setting=settings.refusal_threshold,
+            cross_floor_setting=settings.refusal_threshold_cross_lingual, ratio_setting=settings.cite_share,
             word_match=settings.word_match, max_chars=settings.answer_max_chars,
-            max_points=settings.max_citations + 1,
+            max_points=settings.max_citations + 1, scorer_dir=settings.scorer_dir,
+            rules=rules_from(settings.plan_rules),
         )
 
     def about_the_briefing(self, question: str, query: str, lang: str) -> bool:
@@ -109,7 +115,7 @@ class Engine:
             withheld_total += withheld
             near = {(c.unit.doc_id, c.unit.paragraph) for slot in slots for c in slot.chosen} if part.side else None
             taken = {(c.unit.doc_id, c.unit.index) for slot in slots for c in slot.chosen}
-            ranked = self.planner.score(part_text, part_vector, cands, analysis, part, named,
+            ranked = self.planner.score(part_text, part_vector, cands, analysis, part, named, documents,
                                         focus=focus if len(analysis.parts) == 1 else None,
                                         context=context, near=near, taken=taken,
                                         near_units=taken if part.side else None,
@@ -142,11 +148,12 @@ class Engine:
         multi = len(slots) > 1
         rows = [(s.part.label if multi else "", self._joined([c.unit for c in s.chosen], documents), s.uncovered)
                 for s in slots]
-        text, cited = compose(rows, documents, lang, max_chars)
+        direct = self.planner.direct(slots[0], analysis, query if not split else slots[0].part.text)
+        text, cited = compose(rows, documents, lang, max_chars, direct=direct[:2] if direct else None)
         notes = [*plan.notes] + [f"not covered: {s.part.text} ({s.uncovered})" for s in slots if s.uncovered]
         return Answer(text, cited, False, analysis.kind, plan.answerability, notes=notes, parts=parts,
                       evidence=[(s.part.text, [c.unit for c in s.chosen]) for s in slots if not s.uncovered],
-                      pool=ranked_pool)
+                      pool=ranked_pool, direct=direct)
 
     def _joined(self, units: list[Unit], documents: dict[str, dict[str, Any]]) -> list[Unit]:
         """Neighbouring sentences of one paragraph and one speaker, quoted as one passage while it
@@ -240,7 +247,6 @@ def _labels(documents: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, 
 def _leans_on_previous(part: Part) -> bool:
     """A part that is little more than a question word or points back ("and why?", "when did it run?")."""
     from briefing_core.text import tokenize
-
     from service.engine.analysis import POINTS_BACK
 
     return len(tokenize(part.label)) <= 2 or bool(POINTS_BACK.search(part.label))

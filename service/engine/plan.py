@@ -27,55 +27,83 @@ from typing import Any
 
 import numpy as np
 
-from service.engine.analysis import Analysis, Part, holds_type, named_phrase
+from service.engine.analysis import Analysis, Part, holds_type
 from service.engine.catalog import BRIEFING_KINDS
-from service.engine.salience import coverage, matches, term_weights
+from service.engine.cues import (
+    CAUSAL,
+    SPECIFIC_WEIGHT,
+    about_terms,
+    acts,
+    asked_terms,
+    label_tokens,
+    tokens_of,
+)
 from service.engine.retrieval import ARTICLE_REFERENCE
-from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, DocUnits, Unit, UnitCache
-
-_CAUSAL = re.compile(
-    r"\b(?:because|since|so that|so if|therefore|thus|hence|as a result|due to|owing to|in order to|which is why)\b|"
-    r"因为|所以|由于|因此|以便|потому что|так как|поэтому|из-за|вследствие|чтобы",
-    re.IGNORECASE,
-)
-# A noun this rare (Zipf 4 or less) names a specific concept ("sanctions", "warships"), which an
-# answer mentions; commoner ones ("countries", "reasons", "steps") are categories answered by instances.
-SPECIFIC_WEIGHT = 3.0
-_ASKED = re.compile(
-    r"^\W*(?:what|which|how many|how much)\s+(?P<phrase>(?:[\w’'-]+\s+){0,3}?)(?=(?:does|do|did|is|are|was|were|has|"
-    r"have|had|can|could|will|would|should|took|take|were)\b)",
-    re.IGNORECASE,
-)
-
-
-_ABOUT = re.compile(r"\b(?:about|regarding|concerning|on the (?:subject|question) of)\s+(?P<phrase>[^?,.;]+)",
-                    re.IGNORECASE)
-
-
-def about_terms(question: str) -> dict[str, float]:
-    """The topic a question names after "about" / "regarding", its less common words with weights."""
-    m = _ABOUT.search(question)
-    if not m:
-        return {}
-    return {t: w for t, w in term_weights(m.group("phrase")).items() if w >= 2.6 and not t.isdigit()}
-
-
-def asked_terms(question: str) -> list[str]:
-    m = _ASKED.search(question)
-    return sorted(_tokens(m.group("phrase"))) if m else []
-
+from service.engine.salience import coverage, matches, term_weights
+from service.engine.units import ADDS_ON, ANNOUNCES, REFERS_BACK, SAME_TIME, DocUnits, Unit, UnitCache
 
 # A capitalised word inside an English question (not its first word): a name.
 _NAMES = re.compile(r"(?<=[\w,;:’'\"”)]\s)[A-Z][\w’'.-]*")
-# Cues that a sentence reports what its subject said, thought or did.
-_STANCE = re.compile(
-    r"\b(?:said|says|say|argu\w+|wrote|writes|conclud\w+|intoned|explain\w*|suggest\w*|emphasi[sz]\w*|"
-    r"not(?:ed|es|ing)|prais\w*|call\w*|warn\w*|claim\w*|insist\w*|stated|statements?|declar\w+|announc\w+|"
-    r"indicat\w+|react\w*|"
-    r"respond\w*|propos\w*|offer\w*|recommend\w*|view\w*|consider\w*|believ\w*|gave|give|giving|headlines?|"
-    r"interpretations?|appraisal|assessments?|opted|decid\w+|favou?r\w*|threaten\w*|did not miss)\b|[:,]\s*[“«\"„]",
-    re.IGNORECASE,
-)
+
+
+
+# The hand rules that may stand beside the learned scorer, each switched by name (settings
+# `plan_rules`). Preferences reorder evidence; checks mark a part uncovered. docs/quality.md says
+# which are kept and what each is worth on the held-out sets.
+RULES = {
+    # preferences
+    "article": "a question about the article prefers the briefing's own passages",
+    "role": "a question naming a part of the article (photo, subtitle) prefers that part",
+    "pivot": "the question's rarest word, held by the unit",
+    "numbers": "a number the question names, missing from the unit",
+    "answer_type": "the kind of answer asked for (a name, a date, a number), missing from the unit",
+    "side": "a side of a comparison, not spoken of in the unit",
+    "heading": "a title or caption, for questions that want argument",
+    "subject": "asked what X said or did, a unit where X does not speak or act",
+    "taken": "a unit an earlier part already quotes",
+    "near": "a comparison's second side, next to the first side's evidence",
+    "named": "the source the question names",
+    "asked": "the thing asked for ('what path'), held by a close runner-up when the best unit lacks it",
+    # checks
+    "check_type": "the best unit must hold the kind of answer asked for",
+    "check_numbers": "the best unit must hold the numbers the question names",
+    "check_names": "the best unit's context must hold the names the question names",
+    "check_asked": "the best unit's context must hold the specific thing asked for",
+    "check_yesno": "a yes/no question's rare words must all be there",
+    "check_about": "most of the topic after 'about' must be there",
+    "check_subject": "asked what X said or did, the best unit must show X speaking or acting",
+    "check_side": "a comparison's side must be spoken of",
+    "check_named": "asked what X says, the best unit must be X's",
+    "check_across": "a Chinese or Russian question's rare words must have counterparts in an English unit",
+}
+
+
+# The rules kept when `plan_rules` says nothing. Each was switched off in turn on the held-out sets
+# (docs/quality.md, "Hand rules beside the scorer"): the checks and preferences kept are those whose
+# removal cost held-out accuracy; the preferences that carry a plan's structure (comparison sides,
+# who is asked about, parts that point back, the named source, a named part of the article) stay
+# with the plan.
+DEFAULT_RULES = frozenset({
+    "role", "answer_type", "side", "subject", "taken", "near", "named", "asked",
+    "check_type", "check_numbers", "check_names", "check_asked", "check_yesno", "check_subject",
+})
+
+
+def rules_from(spec: str) -> frozenset[str]:
+    """`plan_rules`: "" for DEFAULT_RULES; "none" or "all" to start from nothing or everything; then
+    "+name" / "-name" changes, separated by commas, semicolons or spaces. An unknown name is a settings error naming it."""
+    from briefing_core.errors import UserError
+
+    rules = set(DEFAULT_RULES)
+    for item in filter(None, re.split(r"[,;\s]+", spec)):
+        if item in {"none", "all"}:
+            rules = set() if item == "none" else set(RULES)
+            continue
+        sign, name = (item[0], item[1:]) if item[0] in "+-" else ("+", item)
+        if name not in RULES:
+            raise UserError(f"BRIEFING_PLAN_RULES: unknown rule {name!r}; the rules are {', '.join(RULES)}")
+        (rules.add if sign == "+" else rules.discard)(name)
+    return frozenset(rules)
 
 
 @dataclass
@@ -89,6 +117,14 @@ class Scored:
     relevance: float = 0.0
     """The score before preferences (the named source, the article, a role, the pivot word): what
     the floor is compared with, so a preference can reorder evidence but not make it relevant."""
+
+
+class Ranked(list):  # type: ignore[type-arg]
+    """Scored units, best first, and the probability that the part is answered by them at all."""
+
+    def __init__(self, items: list[Scored], answerable: float) -> None:
+        super().__init__(items)
+        self.answerable = answerable
 
 
 @dataclass
@@ -121,24 +157,58 @@ class Plan:
 
 @dataclass
 class Planner:
-    """Chooses evidence; its numbers are settings (docs/configuration.md), calibrated in docs/quality.md."""
+    """Chooses evidence. Its thresholds come from the learned scorer's policy unless settings give
+    them (docs/configuration.md); the scorer is read from disk on first use, so a planner that only
+    finds candidates (training) never needs one."""
 
     embedder: Any
     units: UnitCache
-    floor: float = 0.32
-    lexical_weight: float = 0.6
-    dense_weight: float = 0.4
-    cross_lexical_weight: float = 0.25
-    rank_weight: float = 0.04
+    floor_setting: float | None = None
+    """The refusal threshold (a probability); None: the scorer's."""
+    cross_floor_setting: float | None = None
+    ratio_setting: float | None = None
+    """The share of the best unit's score a runner-up needs to be cited too; None: the scorer's."""
     source_bonus: float = 0.12
     max_points: int = 4
     max_chars: int = 700
-    ratio: float = 0.9
     source_match: float = 0.45
     source_margin: float = 0.15
-    cross_floor: float = 0.25
     word_match: float = 0.55
+    scorer_dir: Any = None
+    """A folder holding another scorer (what `make train` writes); None: the packaged one."""
+    rules: frozenset[str] = DEFAULT_RULES
+    """The hand rules kept beside the scorer (see RULES and docs/quality.md)."""
     _vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    _scorer: Any = None
+
+    @property
+    def scorer(self) -> Any:
+        if self._scorer is None:
+            from service.engine.scorer import AnswerScorer
+
+            self._scorer = AnswerScorer.load(self.scorer_dir)
+        return self._scorer
+
+    def load_scorer(self) -> Any:
+        """Read the scorer now (start-up), not on the first question."""
+        return self.scorer
+
+    @property
+    def floor(self) -> float:
+        return self.scorer.policy.refuse_under if self.floor_setting is None else self.floor_setting
+
+    @property
+    def cross_floor(self) -> float:
+        policy = self.scorer.policy
+        return policy.refuse_under_across if self.cross_floor_setting is None else self.cross_floor_setting
+
+    @property
+    def ratio(self) -> float:
+        return self.scorer.policy.cite_share if self.ratio_setting is None else self.ratio_setting
+
+    @property
+    def cite_floor(self) -> float:
+        return self.scorer.policy.cite_floor
 
     # -- vectors ------------------------------------------------------------------------------
     def vectors(self, texts: list[str]) -> np.ndarray:
@@ -182,36 +252,19 @@ class Planner:
         return out, withheld
 
     def score(self, part_text: str, vector: Any, cands: list[tuple[Unit, int]], analysis: Analysis,
-              part: Part, named: str | None, focus: str | None = None, context: str = "",
-              near: set[tuple[str, int]] | None = None, taken: set[tuple[str, int]] | None = None,
+              part: Part, named: str | None, documents: dict[str, dict[str, Any]], focus: str | None = None,
+              context: str = "", near: set[tuple[str, int]] | None = None, taken: set[tuple[str, int]] | None = None,
               near_units: set[tuple[str, int]] | None = None, has_article: bool = True) -> list[Scored]:
-        """Best first. `has_article`: the store holds a briefing article, which "the article" then means.
-        `context`: words of the question outside this part (an earlier part that
-        "that role" points back to), weighed at half. `near`: paragraphs holding the other side of
-        a comparison, where writers set the contrasting view (`near_units`: its sentences). `taken`: units an earlier part already
-        quotes; one still wins only if it clearly answers this part too."""
-        weights = term_weights(part_text)
-        for t, w in term_weights(context).items():
-            weights.setdefault(t, 0.5 * w)
-        if focus:
-            # The latest turn of a conversation says what is asked now; earlier turns give context.
-            for t, w in term_weights(focus).items():
-                weights[t] = max(weights.get(t, 0.0), w * 1.5)
-        if analysis.kind == "reasons":
-            # A "why" question ends on what it asks the reason for ("... long overdue?"): English puts
-            # the new information last.
-            content = [t for t, w in weights.items() if w >= 1.0 and not t.isdigit()]
-            for t in content[-2:]:
-                weights[t] *= 2.5
-        for t in asked_terms(part.label or part.text):
-            # "What path ...": the thing asked for is what the answer is about.
-            if t in weights:
-                weights[t] *= 2.0
-        if analysis.named:
-            # "According to X" names where to look, not what is asked.
-            for t in term_weights(analysis.named):
-                if t in weights:
-                    weights[t] *= 0.3
+        """Best first. Each unit's `relevance` is the learned probability that it answers the part
+        (`scorer.py`); its `score` adds the preferences the question's structure sets, which reorder
+        evidence but never make it relevant. `has_article`: the store holds a briefing article, which
+        "the article" then means. `context`: words of the question outside this part (an earlier part
+        that "that role" points back to), weighed at half. `near`: paragraphs holding the other side of
+        a comparison, where writers set the contrasting view (`near_units`: its sentences). `taken`:
+        units an earlier part already quotes; one still wins only if it clearly answers this part too."""
+        from service.engine.signals import QuestionView, column, features_for
+
+        rules = self.rules
         if ARTICLE_REFERENCE.search(analysis.question):
             # "The article", "this piece", "the author": the briefing and what it quotes, not other
             # documents that happen to share the words.
@@ -219,95 +272,65 @@ class Planner:
             cands = own if own or has_article else cands
         if not cands:
             return []
-        sims = self.vectors([u.text for u, _ in cands]) @ np.asarray(vector, dtype=np.float32)
+        view = QuestionView.of(part_text, analysis.lang, analysis.kind, part.answer_type, subject=part.subject,
+                               side=part.side, named=named)
+        for t, w in term_weights(context).items():
+            view.weights.setdefault(t, 0.5 * w)
+        X = features_for(self, view, vector, cands, documents)
+        probabilities = self.scorer.units(X)
         side = term_weights(part.side) if part.side else {}
         # Who is asked about: the subject of "what did X say", or one side of a comparison of views.
         subject = part.side or part.subject
-        # The question's rarest word is what it turns on ("why ... long overdue"): a sentence holding
-        # it is closer to the answer than one that only shares the topic.
-        pivot = _pivot(weights)
-        # "The article", "the author": among other documents, the briefing article is what is meant.
+        weights = view.weights
+        pivot = _pivot(weights) if "pivot" in rules else None
         about_article = bool(ARTICLE_REFERENCE.search(analysis.question))
-        q_tokens = set(_tokens(part_text))
+        q_tokens = set(tokens_of(part_text))
         numbers = {t for t in term_weights(part.text) if t.isdigit()}
         own = set(term_weights(part.label)) - set(term_weights(context)) if context else set()
+        lexical, dense = X[:, column("lexical")], X[:, column("dense")]
         out = []
-        for (unit, rank), sim in zip(cands, sims, strict=True):
-            label_tokens = _label_tokens(unit)
-            lexical = coverage(weights, set(unit.tokens) | label_tokens)
-            same = unit.lang == analysis.lang
-            s = Scored(unit, rank, lexical, float(sim))
-            mixed = self.lexical_weight * lexical + (1 - self.lexical_weight) * float(sim)
-            if not same:
-                # Across languages the words rarely meet; the meaning carries the score, unless words
-                # do meet (a name, a role word such as 副标题).
-                mixed = max(mixed, self.cross_lexical_weight * lexical + (1 - self.cross_lexical_weight) * float(sim))
-            s.score = s.relevance = mixed + self.rank_weight / (1 + rank)
-            if about_article and unit.kind in {"article", "quoted excerpt"}:
+        for r, (unit, rank) in enumerate(cands):
+            s = Scored(unit, rank, float(lexical[r]), float(dense[r]))
+            s.score = s.relevance = float(probabilities[r])
+            if about_article and unit.kind in {"article", "quoted excerpt"} and "article" in rules:
                 s.score += 0.1
-            if unit.role and not named and q_tokens & _tokens(unit.role):
+            if unit.role and not named and q_tokens & tokens_of(unit.role) and "role" in rules:
                 # The question names a part of the article (its photo, its subtitle): that part
                 # answers, unless the question is about a source's headline.
                 s.score += 0.2
             if pivot and matches(pivot, set(unit.tokens)):
+                # The question's rarest word is what it turns on ("why ... long overdue").
                 s.score += 0.08
-            if numbers and not numbers <= unit.tokens:
+            if "numbers" in rules and numbers and not numbers <= unit.tokens:
                 s.score *= 0.6
-            if part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
+            if "answer_type" in rules and part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
                 s.score *= 0.5
-            if side and same and coverage(side, set(unit.tokens) | label_tokens) < 0.5:
+            if "side" in rules and side and unit.lang == analysis.lang \
+                    and coverage(side, set(unit.tokens) | label_tokens(unit)) < 0.5:
                 s.score *= 0.6
-            if unit.heading and analysis.kind not in {"summary", "factoid", "describe"}:
+            if "heading" in rules and unit.heading and analysis.kind not in {"summary", "factoid", "describe"}:
                 s.score *= 0.8
-            if subject and not _acts(subject, unit):
+            if "subject" in rules and subject and not acts(subject, unit):
                 # Asked what X said or did: a sentence where X does not speak or act is background.
                 s.score *= 0.75
-            if taken and (unit.doc_id, unit.index) in taken and not (own and own <= unit.tokens):
+            if "taken" in rules and taken and (unit.doc_id, unit.index) in taken and not (own and own <= unit.tokens):
                 # Quoted already for an earlier part: it answers this one too only if it holds
-                # what this part adds ("... and what does it STILL have").
+                # what this part adds ("... and what does it STILL have"); the other side of a
+                # comparison, only if it speaks of this side at all.
                 s.score *= 0.65
-            if near and (unit.doc_id, unit.paragraph) in near:
+                if side and coverage(side, set(unit.tokens) | label_tokens(unit)) < 0.5:
+                    s.score *= 0.5
+            if "near" in rules and near and (unit.doc_id, unit.paragraph) in near:
                 # Writers set contrasting views side by side: the sentence right next to the other
                 # side's evidence most of all.
                 s.score += 0.15 if (unit.doc_id, unit.index - 1) in near_units or (unit.doc_id, unit.index + 1) in near_units else 0.05
             if named and unit.attributed_to == named:
                 s.named = True
-                s.score += self.source_bonus
+                if "named" in rules:
+                    s.score += self.source_bonus
             out.append(s)
         out.sort(key=lambda s: -s.score)
-        if analysis.lang != "en":
-            self._rescore_across(part_text, analysis.lang, out)
-        return out
-
-    def _rescore_across(self, text: str, lang: str, ranked: list[Scored], top: int = 12) -> None:
-        """A Chinese or Russian question over English sentences: the words cannot meet as written,
-        so each rare question word is looked for by meaning among the sentence's words (солидарности
-        ~ solidarity), and that share stands in for the lexical part of the best few sentences."""
-        from service.engine.salience import key_words
-
-        key = key_words(text, lang, min_weight=1.5, top=5, skip=named_phrase(text))
-        if not key:
-            return
-        head = [s for s in ranked[:top] if s.unit.lang != lang]
-        vocab = sorted({w.lower() for s in head for w in _ENGLISH_WORD.findall(f"{s.unit.text} {s.unit.attributed_to or ''}")}
-                       - _EN_STOP())
-        if not head or not vocab:
-            return
-        index = {w: i for i, w in enumerate(vocab)}
-        sims = self.vectors(list(key)) @ self.vectors(vocab).T
-        total = sum(key.values())
-        for s in head:
-            cols = [index[w.lower()] for w in _ENGLISH_WORD.findall(f"{s.unit.text} {s.unit.attributed_to or ''}")
-                    if w.lower() in index]
-            if not cols:
-                continue
-            best = sims[:, cols].max(axis=1)
-            share = sum(w for w, b in zip(key.values(), best, strict=True) if b >= self.word_match) / total
-            across = 0.5 * share + 0.5 * s.dense + self.rank_weight / (1 + s.passage)
-            if across > s.relevance:
-                s.score += across - s.relevance
-                s.relevance = across
-        ranked.sort(key=lambda s: -s.score)
+        return Ranked(out, self.scorer.answerable(probabilities, X))
 
     # -- the named source -----------------------------------------------------------------------
     def named_source(self, analysis: Analysis, labels: list[str], outlets: dict[str, str]) -> str | None:
@@ -318,12 +341,12 @@ class Planner:
 
         if not labels:
             return None
-        q_tokens = set(_tokens(analysis.question))
+        q_tokens = set(tokens_of(analysis.question))
         best_lex, best_label = 0.0, None
         for label in labels:
             # The label or the outlet's name, in English or in its own language, named in full.
             for name in (label, *outlets.get(label, "").split("|")):
-                words = _tokens(name) - _GENERIC_LABEL
+                words = tokens_of(name) - _GENERIC_LABEL
                 if words:
                     share = sum(1 for w in words if w in q_tokens) / len(words)
                     if share > best_lex:
@@ -393,7 +416,30 @@ class Planner:
             slot.uncovered = "nothing relevant was retrieved"
             return
         best = ranked[0]
-        slot.best = best.relevance
+        slot.best = getattr(ranked, "answerable", best.relevance)
+        if "check_type" in self.rules and part.answer_type and not holds_type(part.answer_type, best.unit.text, part.text):
+            # The answer must be of the kind asked for: among the close candidates, the best that is.
+            typed = next((s for s in ranked[1:5] if s.relevance >= self.cite_floor
+                          and holds_type(part.answer_type, s.unit.text, part.text)), None)
+            if typed is not None:
+                best = typed
+                ranked = Ranked([typed, *(s for s in ranked if s is not typed)], slot.best)
+        if "side" in self.rules and part.side and not self._speaks_of_side(best.unit, part):
+            # One side of a comparison is answered by a passage that speaks of that side, if a close
+            # one does.
+            sided = next((s for s in ranked[1:5] if self._speaks_of_side(s.unit, part)), None)
+            if sided is not None:
+                best = sided
+                ranked = Ranked([sided, *(s for s in ranked if s is not sided)], slot.best)
+        repicked = False
+        if "asked" in self.rules and not self._holds_asked(best.unit, part):
+            # Asked "what path ...", the passage that speaks of a path answers, if a close one does,
+            # and so must any other passage cited with it.
+            asked = next((s for s in ranked[1:5] if self._holds_asked(s.unit, part)), None)
+            if asked is not None:
+                repicked = True
+                best = asked
+                ranked = Ranked([asked, *(s for s in ranked if s is not asked)], slot.best)
         problem = self.check(best, ranked, part, analysis, documents, focus, lenient)
         if problem:
             slot.uncovered = problem
@@ -406,16 +452,20 @@ class Planner:
             return by_unit.get((unit.doc_id, unit.index)) or Scored(unit, best.passage)
 
         if doc is not None:
-            # A sentence that points back is read with the one it points to.
-            prev = doc.neighbour(best.unit, -1)
-            if REFERS_BACK.search(best.unit.text) and prev is not None and prev.usable and not prev.heading:
+            # A sentence that points back is read with the one it points to. Asked for a list or for
+            # reasons, one that sets itself beside the sentence before ("At the same time, ...") brings
+            # that sentence, across a paragraph break too: it is an item of the same list.
+            same_time = analysis.kind in {"reasons", "list"} and bool(SAME_TIME.search(best.unit.text))
+            prev = doc.before(best.unit) if same_time else doc.neighbour(best.unit, -1)
+            if (same_time or REFERS_BACK.search(best.unit.text)) and prev is not None and prev.usable \
+                    and not prev.heading:
                 chosen.append(scored(prev))
             # An announcement brings what it announces; a reason or a piece of evidence follows the
             # claim it supports, so a "why" or "what evidence" answer reads on while the text does.
             announces = bool(ANNOUNCES.search(best.unit.text))
             # A sentence that gives its own reason ("so if ... this will lighten the burden") needs
             # no next one to answer "why".
-            reasoned = analysis.kind == "reasons" and bool(_CAUSAL.search(best.unit.text))
+            reasoned = analysis.kind == "reasons" and bool(CAUSAL.search(best.unit.text))
             if announces or analysis.kind in {"reasons", "list"}:
                 nxt = doc.neighbour(best.unit, 1)
                 taken = 0
@@ -429,54 +479,94 @@ class Planner:
                     nxt = doc.neighbour(nxt, 1)
         limit = self.max_points if not analysis.multi else 2
         named = any(s.named for s in ranked)
-        # Asked what someone said or did, every statement of theirs that is nearly as close belongs.
-        ratio = self.ratio - 0.2 if part.subject and not part.side else self.ratio
+        # A runner-up is cited when it is nearly as likely to hold the answer (the share and floor
+        # were chosen on held-out articles, docs/model-card.md); asked what someone said or did,
+        # every statement of theirs that comes close belongs.
+        ratio = self.ratio * (0.8 if part.subject and not part.side else 1.0)
         for cand in ranked[1:]:
-            if len(chosen) >= limit or cand.score < ratio * best.score:
+            if len(chosen) >= limit or cand.score < ratio * best.score or cand.relevance < self.cite_floor:
                 break
-            if named and cand.unit.attributed_to and not cand.named:
-                continue  # asked what X says, another source's words are not the answer
+            if named and not cand.named:
+                continue  # asked what X says, only X's words are the answer, not the article's about X
             actor = part.side or part.subject
-            if actor and not _acts(actor, cand.unit):
+            if actor and not acts(actor, cand.unit):
                 continue
             if any(_same_point(cand.unit, c.unit) for c in chosen):
+                continue
+            if repicked and not self._holds_asked(cand.unit, part):
                 continue
             chosen.append(cand)
         # In order of importance (best first); composition quotes them in document order.
         slot.chosen = chosen
 
+    def direct(self, slot: Slot, analysis: Analysis, part_text: str) -> tuple[str, Unit, float] | None:
+        """The short span that answers a factoid part (a name, a date, a number, a title), from the
+        units chosen for it, when the span model is sure enough (`Policy.direct_over`); else None."""
+        import dataclasses
+
+        from service.engine.direct import direct_kind, span_features
+        from service.engine.signals import QuestionView
+
+        if slot.uncovered or not slot.chosen or not direct_kind(analysis):
+            return None
+        chosen = slot.chosen[:3]
+        view = QuestionView.of(part_text, analysis.lang, analysis.kind, slot.part.answer_type)
+        found, X = span_features(view, [c.unit for c in chosen], [c.relevance for c in chosen])
+        scores = self.scorer.spans(X) if found else None
+        if scores is None or not len(scores):
+            return None
+        i = int(np.argmax(scores))
+        if scores[i] < self.scorer.policy.direct_over:
+            return None
+        u, cand = found[i]
+        unit = chosen[u].unit
+        span = dataclasses.replace(unit, start=unit.start + cand.start, end=unit.start + cand.end,
+                                   text=unit.text[cand.start:cand.end])
+        return span.text, span, float(scores[i])
+
     def check(self, best: Scored, ranked: list[Scored], part: Part, analysis: Analysis,
               documents: dict[str, dict[str, Any]], focus: str | None, lenient: bool = False) -> str:
-        """Why the best evidence does not answer the part, or "" when it does. `lenient` lowers the
-        floor by a third (the other side of a comparison the question already showed relevant)."""
+        """Why the best evidence does not answer the part, or "" when it does: first the learned
+        probability against the threshold, then the hand checks that are kept (`rules`). `lenient`
+        lowers the threshold by a third (the other side of a comparison the question already showed
+        relevant)."""
+        rules = self.rules
         unit = best.unit
         best_named = next((s.unit.attributed_to for s in ranked if s.named), None)
-        if part.answer_type == "number" and not any(holds_type("number", s.unit.text) for s in ranked[:10]):
-            return "the question asks for a number and no retrieved passage gives one"
-        if part.answer_type == "day" and not any(holds_type("day", s.unit.text) for s in ranked[:10]):
-            return "the question asks for a calendar date and no retrieved passage gives one"
-        if part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
-            wanted = {"person": "a name", "date": "a time", "year": "a year", "number": "a number",
-                      "day": "a calendar date"}[part.answer_type]
-            return f"the question asks for {wanted} and the best passage gives none"
+        if "check_type" in rules:
+            if part.answer_type == "number" and not any(holds_type("number", s.unit.text) for s in ranked[:10]):
+                return "the question asks for a number and no retrieved passage gives one"
+            if part.answer_type == "day" and not any(holds_type("day", s.unit.text) for s in ranked[:10]):
+                return "the question asks for a calendar date and no retrieved passage gives one"
+            if part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
+                wanted = {"person": "a name", "date": "a time", "year": "a year", "number": "a number",
+                          "day": "a calendar date"}[part.answer_type]
+                return f"the question asks for {wanted} and the best passage gives none"
         crossing = analysis.lang != unit.lang
         floor = (self.cross_floor if crossing else self.floor) * (0.67 if lenient else 1.0)
-        asks_role = bool(unit.role) and bool(set(_tokens(part.text)) & set(_tokens(unit.role)))
-        if best.relevance < floor and not asks_role:
+        asks_role = bool(unit.role) and bool(set(tokens_of(part.text)) & set(tokens_of(unit.role)))
+        answerable = getattr(ranked, "answerable", best.relevance)
+        if answerable < floor and not asks_role:
             # A question about the title, subtitle or photo is answered by that span, however
             # little else it shares with it.
-            return f"the best passage scores {best.relevance:.2f}, under the floor {floor:.2f}"
-        numbers = [t for t in term_weights(part.text) if t.isdigit() and t not in unit.tokens]
-        if numbers:
-            # A number or year the question asks about constrains the span itself ("cargo in 2023" is
-            # not answered by the sentence about the 2018 target beside it).
-            return f"the best passage does not mention {', '.join(numbers)}"
+            return f"the passages answer it with probability {answerable:.2f}, under {floor:.2f}"
+        if "check_numbers" in rules:
+            numbers = [t for t in term_weights(part.text) if t.isdigit() and t not in unit.tokens]
+            if numbers:
+                # A number or year the question asks about constrains the span itself ("cargo in 2023"
+                # is not answered by the sentence about the 2018 target beside it).
+                return f"the best passage does not mention {', '.join(numbers)}"
         doc = self.units.get(unit.doc_id, documents)
+        named_problem = self._named_problem(best, best_named) if "check_named" in rules else ""
         if crossing:
-            return self.check_across(part, analysis, unit, doc, named=best.named) or self._named_problem(best, best_named)
+            # A yes/no question's rare words are its point in any language ("does the author support
+            # sanctions?"), so they are looked for across languages even when the general check is off.
+            wanted = "check_across" in rules or ("check_yesno" in rules and analysis.kind == "yesno")
+            across = self.check_across(part, analysis, unit, doc, named=best.named) if wanted else ""
+            return across or named_problem
         if analysis.lang != "en":
             return ""
-        context = set(unit.tokens) | _label_tokens(unit)
+        context = set(unit.tokens) | label_tokens(unit)
         # A year, a number or a date belongs to what its sentence speaks of, named there or before it
         # ("the route carried 36 million tonnes" after a sentence naming the route): asked the year of
         # X, a sentence whose paragraph names X only after it gives X no year.
@@ -485,25 +575,29 @@ class Planner:
             for u in doc.paragraph(unit):
                 if not typed or u.index <= unit.index:
                     context |= u.tokens
-            context |= _tokens(f"{doc.meta.get('title', '')} {doc.meta.get('outlet', '')}")
+            context |= tokens_of(f"{doc.meta.get('title', '')} {doc.meta.get('outlet', '')}")
         # Names and numbers are never paraphrased: an answer about them mentions them, in the span,
-        # its paragraph or its source's name. Other words may be said otherwise; the floor weighs them.
+        # its paragraph or its source's name. Other words may be said otherwise.
         asked = focus or part.text
         weights = term_weights(asked)
-        names = {t for name in _NAMES.findall(asked) for t in _tokens(name)} - set(term_weights(analysis.named))
-        if part.side:
-            # A side of a comparison shares the question's topic; only its own words single it out.
-            names = {t for name in _NAMES.findall(f" {part.side}") for t in _tokens(name)}
-        missing = [t for t in weights if t in names and not matches(t, context)]
-        # The thing asked for ("What sanctions ...", "How many warships ..."), when it is a specific
-        # concept rather than a category its instances answer ("which countries", "what reasons").
-        missing += [t for t in asked_terms(part.label or asked) if weights.get(t, 0.0) >= SPECIFIC_WEIGHT
-                    and t not in missing and not matches(t, context)]
-        if analysis.kind == "yesno":
+        missing: list[str] = []
+        if "check_names" in rules:
+            names = {t for name in _NAMES.findall(asked) for t in tokens_of(name)} - set(term_weights(analysis.named))
+            if part.side:
+                # A side of a comparison shares the question's topic; only its own words single it out.
+                names = {t for name in _NAMES.findall(f" {part.side}") for t in tokens_of(name)}
+            # A name misspelt in the question ("Carslbad") is still the name the passage gives.
+            missing += [t for t in weights if t in names and not matches(t, context) and not _spelled_in(t, context)]
+        if "check_asked" in rules:
+            # The thing asked for ("What sanctions ...", "How many warships ..."), when it is a specific
+            # concept rather than a category its instances answer ("which countries", "what reasons").
+            missing += [t for t in asked_terms(part.label or asked) if weights.get(t, 0.0) >= SPECIFIC_WEIGHT
+                        and t not in missing and not matches(t, context)]
+        if "check_yesno" in rules and analysis.kind == "yesno":
             # "Does the author support sanctions?": every rare word of a yes/no question is the point.
             missing += [t for t, w in weights.items() if w >= SPECIFIC_WEIGHT and not t.isdigit()
                         and t not in missing and not matches(t, context)]
-        topic = about_terms(asked)
+        topic = about_terms(asked) if "check_about" in rules else {}
         if topic:
             # "... about Japan's defence budget": most of the topic must be there.
             held = sum(w for t, w in topic.items() if matches(t, context))
@@ -511,11 +605,27 @@ class Planner:
                 missing += [t for t in topic if not matches(t, context) and t not in missing]
         if missing:
             return f"the best passage does not mention {', '.join(missing)}"
-        if part.subject and not _acts(part.subject, unit):
+        if "check_subject" in rules and part.subject and not acts(part.subject, unit):
             return f"the best passage does not say what {part.subject} said or did"
-        if part.side and crossing is False and coverage(term_weights(part.side), set(unit.tokens) | _label_tokens(unit)) < 0.5:
+        if "check_side" in rules and part.side \
+                and coverage(term_weights(part.side), set(unit.tokens) | label_tokens(unit)) < 0.5:
             return f"the best passage does not speak of {part.side}"
-        return self._named_problem(best, best_named)
+        return named_problem
+
+    @staticmethod
+    def _speaks_of_side(unit: Unit, part: Part) -> bool:
+        return coverage(term_weights(part.side), set(unit.tokens) | label_tokens(unit)) >= 0.5
+
+    @staticmethod
+    def _holds_asked(unit: Unit, part: Part) -> bool:
+        """Whether the unit (or its source's name) holds the thing the part asks for ("what path",
+        "which sanctions"); true when the part asks for no specific thing."""
+        text = part.label or part.text
+        weights = term_weights(text)
+        # The commonest nouns ("country", "city", "year", "role") are categories that instances
+        # answer ("Japan"); rarer ones ("path", "route", "steps") name what the answer speaks of.
+        terms = [t for t in asked_terms(text) if weights.get(t, 0.0) >= 2.0]
+        return not terms or all(matches(t, set(unit.tokens) | label_tokens(unit)) for t in terms)
 
     @staticmethod
     def _named_problem(best: Scored, best_named: str | None) -> str:
@@ -540,26 +650,19 @@ def _EN_STOP() -> frozenset[str]:  # noqa: N802 - a constant built on first use
     return frozenset(EN_STOPWORDS)
 
 
+def _spelled_in(token: str, context: set[str]) -> bool:
+    """Whether a word of `context` is the token with a slip of spelling (most of its letters in order)."""
+    from difflib import SequenceMatcher
+
+    if len(token) < 5 or not token.isalpha():
+        return False
+    return any(abs(len(w) - len(token)) <= 2 and w[:1] == token[:1]
+               and SequenceMatcher(None, token, w).ratio() >= 0.8 for w in context)
+
+
 def _pivot(weights: dict[str, float]) -> str | None:
     content = {t: w for t, w in weights.items() if not t.isdigit() and w >= SPECIFIC_WEIGHT}
     return max(content, key=content.__getitem__) if content else None
-
-
-@lru_cache(maxsize=1)
-def _ROLE_TOKENS() -> frozenset[str]:  # noqa: N802 - a constant built on first use
-    from service.engine.units import ROLE_WORDS
-
-    return frozenset(_tokens(" ".join(ROLE_WORDS.values())))
-
-
-def _tokens(text: str) -> set[str]:
-    from briefing_core.text import tokenize
-
-    return set(tokenize(text))
-
-
-def _label_tokens(unit: Unit) -> set[str]:
-    return _tokens(unit.attributed_to) if unit.attributed_to else set()
 
 
 def _same_point(a: Unit, b: Unit) -> bool:
@@ -567,26 +670,6 @@ def _same_point(a: Unit, b: Unit) -> bool:
         return True
     small, large = (a, b) if len(a.tokens) <= len(b.tokens) else (b, a)
     return bool(small.tokens) and len(small.tokens & large.tokens) >= 0.8 * len(small.tokens)
-
-
-def _acts(subject: str, unit: Unit) -> bool:
-    """Whether the unit reports its subject saying, thinking or doing something: most of the
-    subject's words (by weight) stand before a cue of speech or stance, or name the source the
-    unit is attributed to."""
-    from briefing_core.text import tokenize
-
-    weights = {t: w for t, w in term_weights(subject).items() if w >= 1.0 and t not in _ROLE_TOKENS()}
-    if not weights:
-        return True  # "the author", "the article", "the subtitle": the article itself speaks
-    total = sum(weights.values())
-
-    def share(tokens: set[str]) -> float:
-        return sum(w * matches(t, tokens) for t, w in weights.items()) / total
-
-    if unit.attributed_to and share(set(tokenize(unit.attributed_to))) >= 0.5:
-        return True
-    text = unit.text
-    return any(share(set(tokenize(text[: cue.start()]))) >= 0.5 for cue in _STANCE.finditer(text))
 
 
 def doc_units(planner: Planner, doc_id: str, documents: dict[str, dict[str, Any]]) -> DocUnits | None:

@@ -70,6 +70,11 @@ class DocUnits:
             return self.units[j]
         return None
 
+    def before(self, unit: Unit) -> Unit | None:
+        """The unit just before this one, in the paragraph before when it opens its own."""
+        j = unit.index - 1
+        return self.units[j] if 0 <= j < len(self.units) else None
+
     def paragraph(self, unit: Unit) -> list[Unit]:
         return [u for u in self.units if u.paragraph == unit.paragraph]
 
@@ -230,6 +235,12 @@ ADDS_ON = re.compile(
 REFERS_BACK = re.compile(
     r"^\W*(?:such|this|these|that|those|it|its|they|their|he|she|his|her)\b|^\W*(?:这|这些|这种|其|它|他们|她们)|"
     r"^\W*(?:это|эти|этот|эта|такие|такой|такое|он|она|они|их|его|её)(?![\w])",
+    re.IGNORECASE,
+)
+# A sentence that sets itself beside the one before ("At the same time, ..."), which may end the
+# paragraph before: read with it, across the break.
+SAME_TIME = re.compile(
+    r"^\W*(?:at the same time|meanwhile)\b|^\W*(?:同时|与此同时)|^\W*(?:в то же время|одновременно)(?![\w])",
     re.IGNORECASE,
 )
 # A sentence that announces what the next ones list: "several reasons why ...", "три причины", "以下几点".
