@@ -39,8 +39,18 @@ def condense(question: str, history: list[dict[str, str]] | None) -> tuple[str, 
         return question, None
     tokens = tokenize(question)
     if POINTS_BACK.search(question) or (len(tokens) <= 3 and not _names_the_briefing(question)):
-        return f"{earlier[-1]} {question}", question
+        return f"{_searchable(earlier[-1])} {question}".strip(), question
     return question, None
+
+
+def _searchable(turn: str) -> str:
+    """An earlier turn as a search carries it: without its sentences that read as instructions to the
+    assistant or carry links and markup, which would only dilute what the follow-up is about."""
+    from service.engine.guard import is_suspicious, usable_parts
+
+    if not is_suspicious(turn):
+        return turn
+    return " ".join(turn[s:e] for s, e in usable_parts(turn))
 
 
 def _names_the_briefing(question: str) -> bool:

@@ -23,6 +23,7 @@ ARTICLE = "how-russia-could-help-solve-the-north-korea-crisis"
 RESULT_KEYS = {
     "question", "answer", "refused", "citations", "retrieved", "answerer", "latency_ms", "standalone_query",
     "language", "answerability", "notes", "fallback", "unsupported", "question_kind", "parts", "briefing", "briefings",
+    "direct_answer",
 }
 CITATION_KEYS = {
     "n", "doc_id", "title", "outlet", "start", "end", "quote", "kind", "source_id", "attributed_to",

@@ -40,6 +40,10 @@ def bug(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"engine bug: {reason}")
 
 
+MEMO_2023 = ("refused ('the best passage does not mention 2023'): the learned scorer ranks the memo's 2018 "
+             "target sentence over the one with the 2023 figure, and the numbers check refuses it")
+
+
 def build_store(folder: Path, extra: list[Path]) -> Any:
     """The bundled briefing, then `extra` files and folders as ordinary documents; no forked encoder."""
     settings = make_settings(folder)
@@ -90,8 +94,9 @@ def memo_qa(tmp_path_factory: pytest.TempPathFactory, extra_docs: list[Path]) ->
 @pytest.mark.parametrize(
     "question",
     [
-        "How much cargo moved on the Northern Sea Route in 2023?",
-        "How many tonnes of cargo did the Northern Sea Route actually handle in 2023?",
+        pytest.param("How much cargo moved on the Northern Sea Route in 2023?", marks=bug(MEMO_2023)),
+        pytest.param("How many tonnes of cargo did the Northern Sea Route actually handle in 2023?",
+                     marks=bug(MEMO_2023)),
     ],
 )
 def test_memo_fact_is_cited_from_the_memo_under_its_own_title(memo_qa: BriefingQA, question: str) -> None:
@@ -170,8 +175,9 @@ def test_who_question_answered_by_a_sentence_opening_with_the_name(memo_qa: Brie
 # ---------------------------------------------------------------------------------------
 
 FACTOIDS = [
-    ("Which two bodies of the U.S. government clashed in 2016 over China policy?",
-     "White House and the Pentagon"),
+    pytest.param("Which two bodies of the U.S. government clashed in 2016 over China policy?",
+                 "White House and the Pentagon", marks=bug(
+                     "among the distractors the part's probability falls to 0.14, under the threshold (0.23)")),
     ("What development in Russia's east do tensions on the peninsula hold back?", "Far East"),
     ("Which city appears in the article's photo caption?", "Wonsan"),
     ("What does the author call more dangerous for U.S. security than quarrels over reefs and rocks?",
@@ -227,6 +233,7 @@ def test_briefing_factoids_are_answered_alike_among_distractors(
 
 
 @pytest.mark.slow
+@bug(MEMO_2023)
 def test_memo_fact_is_answered_alike_among_distractors(memo_qa: BriefingQA, crowded_qa: BriefingQA) -> None:
     question = "How much cargo moved on the Northern Sea Route in 2023?"
     beside, crowded = memo_qa.ask(question), crowded_qa.ask(question)

@@ -156,7 +156,10 @@ def test_train_writes_a_scorer_the_engine_loads_and_the_same_seed_gives_the_same
         "cite_floor",
         "direct_over",
     }
-    assert "squad2-train" in card["cross_validated"]
+    # Cross-validated figures for the learned step alone and with the kept hand checks, by data set.
+    assert set(card["cross_validated"]) == {"learned", "with_checks"}
+    assert "squad2-train" in card["cross_validated"]["learned"]
+    assert 0.0 <= card["cross_validated"]["learned"]["squad2-train"]["answer_accuracy"] <= 1.0
 
     # Harvested again from nothing (no cache), with the same seed: the same models.
     second = _train(mini_qa, tmp_path / "second", tmp_path / "cache-2", subprocess_env)
