@@ -143,8 +143,10 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=list(settings.cors_origins),
             allow_credentials=False,  # keys travel in headers, never cookies
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            # The MCP headers let a page of a listed origin use /mcp.
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID",
+                           "Mcp-Protocol-Version", "Mcp-Session-Id", "Last-Event-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id"],
             max_age=600,
         )
     app.add_middleware(HeaderSizeLimitMiddleware, limit=settings.max_header_bytes)

@@ -22,6 +22,7 @@ server goes on serving.
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -31,7 +32,8 @@ from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, CallToolResult, TextContent, ToolAnnotations
 from mcp_types import Resource as MCPResource
 from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import BaseModel, ConfigDict, Field
@@ -195,7 +197,9 @@ class BriefingMCP(MCPServer):
             qa = await self._ready_qa()
             return await run_blocking(self._state, list_briefings, self._state.settings, store=qa.store)
         except (BriefingError, ToolError) as exc:
-            raise ResourceError(self._state.scrub(str(exc))) from None
+            # A protocol error with the message: resources/list has no error result of its own, and the
+            # SDK would answer an unexpected exception with a bare "internal error".
+            raise MCPError(INTERNAL_ERROR, self._state.scrub(str(exc))) from None
 
     async def list_resources(self) -> list[MCPResource]:
         out = []
@@ -247,8 +251,9 @@ def make_server(state: ServiceState, ready_wait_s: float = 0.0,
     settings = state.settings
 
     async def ready_qa() -> Any:
-        if ready_wait_s > 0 and not state.ready.is_set() and not state.failed:
-            await anyio.to_thread.run_sync(state.ready.wait, ready_wait_s)
+        deadline = time.monotonic() + ready_wait_s
+        while not state.ready.is_set() and not state.failed and time.monotonic() < deadline:
+            await anyio.sleep(0.1)
         try:
             return state.require_qa()
         except BriefingError as exc:

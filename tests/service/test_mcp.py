@@ -433,6 +433,34 @@ def test_a_store_being_rebuilt_is_a_tool_error_and_the_server_goes_on(tmp_settin
     assert {t.name for t in listed.tools} == TOOLS
 
 
+def test_listing_articles_of_a_store_being_rebuilt_says_why(tmp_settings: Any) -> None:
+    from mcp import Client
+    from mcp.shared.exceptions import MCPError
+
+    from service.shell.mcp_server import make_server
+    from service.shell.state import ServiceState
+
+    state = ServiceState(tmp_settings, qa=_QAOnARebuild())
+    state.ready.set()
+    server = make_server(state)
+
+    async def go() -> tuple[list[BaseException], Any]:
+        errors: list[BaseException] = []
+        async with Client(server) as client:
+            for call in (client.list_resources,
+                         lambda: client.read_resource(f"briefing://{BUNDLED}/article")):
+                try:
+                    await call()
+                except MCPError as exc:
+                    errors.append(exc)
+            return errors, await client.call_tool("list_briefings", {})
+
+    errors, after = run(go)
+    assert len(errors) == 2
+    assert all("being changed by another process" in str(e) for e in errors), errors
+    assert after.is_error and "being changed" in text_of(after)
+
+
 def test_a_service_still_loading_says_so(tmp_settings: Any) -> None:
     from service.shell.mcp_server import make_server
     from service.shell.state import ServiceState
@@ -456,3 +484,20 @@ def test_the_endpoint_serves_again_after_the_app_restarts(tmp_settings: Any) -> 
             r = http.post("/mcp", json=ping, headers={"Accept": "application/json, text/event-stream"})
             assert r.status_code == 200, r.text
             assert r.json()["id"] == 1
+
+
+def test_a_listed_origin_may_send_the_mcp_headers(settings_factory: Callable[..., Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.shell.app import create_app
+
+    origin = "http://127.0.0.1:6274"
+    app = create_app(settings_factory(cors_origins=[origin]), qa=_QAOnARebuild())
+    with TestClient(app, base_url="http://127.0.0.1:8000") as http:
+        r = http.options("/mcp", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "mcp-protocol-version, content-type",
+        })
+    assert r.status_code == 200, r.text
+    assert "mcp-protocol-version" in r.headers["access-control-allow-headers"].lower()
+    assert r.headers["access-control-allow-origin"] == origin
