@@ -40,7 +40,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from briefing_core.errors import BriefingError
-from briefing_core.store import ID_PATTERN
 from service.shell.answers import ask_qa
 from service.shell.deps import check_client
 from service.shell.http_errors import Unauthorized
@@ -51,7 +50,6 @@ from service.shell.state import ServiceState, run_blocking
 MCP_PATH = "/mcp"
 ARTICLE_URI = "briefing://{briefing}/article"
 _ARTICLE_URI = re.compile(r"briefing://(?P<briefing>[^/]+)/article")
-_BRIEFING_ID = re.compile(ID_PATTERN)
 MAX_PASSAGE_CHARS = 20_000
 """The longest span read_passage returns: a citation is a sentence or a few, not a document."""
 STDIO_READY_WAIT_S = 180.0
