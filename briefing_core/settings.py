@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(25_000_000, ge=1024)
     max_question_chars: int = Field(2000, ge=10)
     rate_limit_per_minute: int = Field(600, ge=0)
-    """Requests per minute per client on /v1 routes; 0 turns the limit off."""
+    """Requests per minute per client on /v1 routes and /mcp; 0 turns the limit off."""
 
     @field_validator("chroma_url", "llm_base_url", mode="before")
     @classmethod

@@ -27,3 +27,21 @@ def test_readme_commands_exist() -> None:
         assert (ROOT / script.split()[1]).is_file()
     # CI runs the README's test command.
     assert "make test PYTEST_ARGS=" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_mcp_tool_and_argument_is_documented(tmp_path: Path) -> None:
+    import anyio
+
+    from service.shell.mcp_server import make_server
+    from service.shell.state import ServiceState
+
+    tools = anyio.run(make_server(ServiceState(Settings(store_dir=tmp_path))).list_tools)
+    api = (ROOT / "docs" / "api.md").read_text()
+    section = api[api.index("## MCP"):api.index("## CLI")]
+    for tool in tools:
+        assert f"| `{tool.name}` |" in section
+        row = section[section.index(f"| `{tool.name}` |"):].split("\n", 1)[0]
+        for argument in tool.input_schema.get("properties", {}):
+            assert f"`{argument}`" in row, (tool.name, argument)
+    readme = (ROOT / "README.md").read_text()
+    assert '"args": ["mcp"]' in readme and "http://127.0.0.1:8000/mcp" in readme

@@ -1,5 +1,5 @@
 """The HTTP service's app factory: question answering with citations, an OpenAI-compatible endpoint,
-the catalog, admin ingest/delete, health checks and the analyst chat page.
+the catalog, admin ingest/delete, health checks, the analyst chat page and the MCP endpoint.
 
     uvicorn --factory service.shell.app:create_app      (or `briefing serve`)
 
@@ -7,8 +7,9 @@ Nothing heavy happens at import or in `create_app`: the answering chain, the emb
 load in a background thread started by the lifespan (state.py), so /healthz answers at once and
 /readyz says 503 until the models are loaded and the store answers.
 
-The routes live in routes/, one module a resource; what they share (the state, the loaded QA object,
-the key checks) in deps.py; the middleware in http_limits.py. Auth is described in deps.py.
+The routes live in routes/, one module a resource, and the MCP endpoint /mcp in mcp_server.py; what
+they share (the state, the loaded QA object, the key checks) in deps.py; the middleware in
+http_limits.py. Auth is described in deps.py.
 
 Errors are `{"error": message, "request_id": id}` (500s carry no message); every response has an
 X-Request-ID header.
@@ -27,9 +28,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from briefing_core.errors import BriefingError
 from briefing_core.settings import Settings, get_settings
+from service.shell import mcp_server
 from service.shell.deps import ClientAuth, writes_refused
 from service.shell.http_errors import error_body, status_for
 from service.shell.http_limits import (
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
     if settings is None:
         settings = qa.settings if qa is not None and hasattr(qa, "settings") else get_settings()
     state = ServiceState(settings, qa)
+    mcp = mcp_server.HTTPEndpoint(state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,7 +63,8 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
         state.limiter = anyio.CapacityLimiter(4)
         state.start()
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             state.stop()
 
@@ -83,6 +88,8 @@ def create_app(settings: Settings | None = None, qa: Any = None) -> FastAPI:
     v1.include_router(chat.router)
     v1.include_router(documents.router)
     app.include_router(v1)
+    # The MCP endpoint (streamable HTTP) takes the API key as /v1 does; see mcp_server.py.
+    app.router.routes.append(Route(mcp_server.MCP_PATH, mcp.app))
     app.include_router(health.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.WEB_DIR), name="static")
@@ -128,7 +135,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodySizeLimitMiddleware, limit_for=limit_for)
     app.add_middleware(
         RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
-        keys=[settings.api_key, settings.admin_key],
+        keys=[settings.api_key, settings.admin_key], prefixes=("/v1/", mcp_server.MCP_PATH),
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -136,8 +143,10 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=list(settings.cors_origins),
             allow_credentials=False,  # keys travel in headers, never cookies
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            # The MCP headers let a page of a listed origin use /mcp.
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID",
+                           "Mcp-Protocol-Version", "Mcp-Session-Id", "Last-Event-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id"],
             max_age=600,
         )
     app.add_middleware(HeaderSizeLimitMiddleware, limit=settings.max_header_bytes)

@@ -423,6 +423,22 @@ def serve(
     )
 
 
+@app.command("mcp")
+def mcp_command() -> None:
+    """Serve the briefing store to an MCP client over stdin and stdout: the client launches this command.
+    (`briefing serve` serves the same tools over HTTP at /mcp.) Nothing but the protocol is written to
+    stdout; logs go to stderr."""
+    try:
+        settings = _settings()
+    except BriefingError as exc:
+        _fail(exc)
+        return
+    from service.shell.mcp_server import serve_stdio
+    from service.shell.state import ServiceState
+
+    serve_stdio(ServiceState(settings))
+
+
 def main() -> None:
     app()
 

@@ -3,8 +3,8 @@
 
 Auth (both keys optional, compared in constant time):
 
-    BRIEFING_API_KEY     every /v1 route needs `Authorization: Bearer KEY` or `X-API-Key: KEY`
-                         (the admin key is accepted there too)
+    BRIEFING_API_KEY     every /v1 route and the MCP endpoint /mcp need `Authorization: Bearer KEY`
+                         or `X-API-Key: KEY` (the admin key is accepted there too)
     BRIEFING_ADMIN_KEY   POST /v1/ingest and DELETE /v1/documents/{id} need this key. When it is not
                          set and the service listens on a loopback address (BRIEFING_HOST), those
                          routes need the API key if that is set, and are open otherwise (a single-user
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from briefing_core.settings import Settings
 from service.shell.http_errors import Forbidden, Unauthorized
@@ -44,16 +45,21 @@ HeaderKeyDep = Annotated[str | None, Depends(_x_api_key)]
 _KEY_HINT = "send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
 
 
-def require_client(request: Request, state: StateDep, _b: BearerDep, _h: HeaderKeyDep) -> None:
-    """Every /v1 route: the API key when one is configured (the admin key also opens these routes)."""
-    s = state.settings
-    if s.api_key is None:
+def check_client(settings: Settings, scope: Scope) -> None:
+    """The API key when one is configured (the admin key also opens the reading routes): every /v1
+    route, and /mcp."""
+    if settings.api_key is None:
         return
-    key = presented_key(request.scope)
+    key = presented_key(scope)
     if key is None:
         raise Unauthorized(f"an API key is required: {_KEY_HINT}")
-    if not (key_matches(key, s.api_key) or key_matches(key, s.admin_key)):
+    if not (key_matches(key, settings.api_key) or key_matches(key, settings.admin_key)):
         raise Unauthorized("the API key is not valid")
+
+
+def require_client(request: Request, state: StateDep, _b: BearerDep, _h: HeaderKeyDep) -> None:
+    """Every /v1 route: see `check_client`."""
+    check_client(state.settings, request.scope)
 
 
 SHARED_WITHOUT_ADMIN_KEY = (

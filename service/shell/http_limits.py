@@ -5,7 +5,7 @@ Outermost first, as `service.shell.app.create_app` stacks them:
     RequestContextMiddleware   X-Request-ID on every response, security headers, 500 without details
     HeaderSizeLimitMiddleware  a request head over its limit -> 431
     CORSMiddleware             (Starlette's, only when BRIEFING_CORS_ORIGINS lists origins)
-    RateLimitMiddleware        token bucket per client on /v1 routes -> 429 + Retry-After
+    RateLimitMiddleware        token bucket per client on /v1 routes and /mcp -> 429 + Retry-After
     BodySizeLimitMiddleware    counts request bytes as they stream in -> 413
 
 Each is plain ASGI (no BaseHTTPMiddleware), so streamed responses pass through untouched.
@@ -311,7 +311,7 @@ def key_matches(presented: str | None, secret: SecretStr | None) -> bool:
 
 
 class RateLimitMiddleware:
-    """429 with Retry-After once a client has used its tokens, on paths under `prefix`.
+    """429 with Retry-After once a client has used its tokens, on paths under `prefixes`.
 
     A client is its API key when it presents one of the configured keys (so clients behind one
     proxy address do not share a bucket), else its IP address. A wrong key counts against the IP,
@@ -319,11 +319,11 @@ class RateLimitMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, per_minute: int, keys: list[SecretStr | None], prefix: str = "/v1/",
-        clock: Callable[[], float] = time.monotonic,
+        self, app: ASGIApp, per_minute: int, keys: list[SecretStr | None],
+        prefixes: tuple[str, ...] = ("/v1/",), clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
-        self.prefix = prefix
+        self.prefixes = prefixes
         self.keys = [k for k in keys if k is not None]
         self.buckets = TokenBuckets(per_minute, clock) if per_minute > 0 else None
 
@@ -339,7 +339,7 @@ class RateLimitMiddleware:
             self.buckets is None
             or scope["type"] != "http"
             or scope.get("method") == "OPTIONS"
-            or not scope.get("path", "").startswith(self.prefix)
+            or not scope.get("path", "").startswith(self.prefixes)
         ):
             await self.app(scope, receive, send)
             return

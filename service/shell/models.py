@@ -11,6 +11,12 @@ BriefingId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A briefing's id as its manifest gives it (see GET /v1/briefings)."""
 
 
+def question_type(max_chars: int) -> Any:
+    """A question as /v1/ask and the MCP `ask` tool take it: stripped, not empty, at most `max_chars`
+    (BRIEFING_MAX_QUESTION_CHARS) characters."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_chars)]
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]

@@ -2,22 +2,22 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
 from service.shell.answers import answer_pieces, ask_qa, to_json
 from service.shell.deps import QADep, StateDep
-from service.shell.models import BriefingId, Filters, Turn
+from service.shell.models import BriefingId, Filters, Turn, question_type
 
 
 def ask_request_model(max_chars: int) -> type[BaseModel]:
     """The body of both routes; the question's bound is a setting (BRIEFING_MAX_QUESTION_CHARS), so
     the model, and the OpenAPI schema with it, is made for the app's settings."""
-    Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_chars)]
+    Question = question_type(max_chars)
 
     class AskRequest(BaseModel):
         model_config = ConfigDict(
