@@ -84,7 +84,7 @@ RULES = {
 # who is asked about, parts that point back, the named source, a named part of the article) stay
 # with the plan.
 DEFAULT_RULES = frozenset({
-    "role", "answer_type", "side", "subject", "taken", "near", "named", "asked",
+    "role", "answer_type", "side", "subject", "taken", "near", "named",
     "check_type", "check_numbers", "check_names", "check_asked", "check_yesno", "check_subject",
 })
 
