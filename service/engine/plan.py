@@ -305,8 +305,7 @@ class Planner:
                 s.score *= 0.6
             if "answer_type" in rules and part.answer_type and not holds_type(part.answer_type, unit.text, part.text):
                 s.score *= 0.5
-            if "side" in rules and side and unit.lang == analysis.lang \
-                    and coverage(side, set(unit.tokens) | label_tokens(unit)) < 0.5:
+            if "side" in rules and side and unit.lang == analysis.lang and not speaks_of(side, unit):
                 s.score *= 0.6
             if "heading" in rules and unit.heading and analysis.kind not in {"summary", "factoid", "describe"}:
                 s.score *= 0.8
@@ -318,7 +317,7 @@ class Planner:
                 # what this part adds ("... and what does it STILL have"); the other side of a
                 # comparison, only if it speaks of this side at all.
                 s.score *= 0.65
-                if side and coverage(side, set(unit.tokens) | label_tokens(unit)) < 0.5:
+                if side and not speaks_of(side, unit):
                     s.score *= 0.5
             if "near" in rules and near and (unit.doc_id, unit.paragraph) in near:
                 # Writers set contrasting views side by side: the sentence right next to the other
@@ -604,8 +603,7 @@ class Planner:
             return f"the best passage does not mention {', '.join(missing)}"
         if "check_subject" in rules and part.subject and not acts(part.subject, unit):
             return f"the best passage does not say what {part.subject} said or did"
-        if "check_side" in rules and part.side \
-                and coverage(term_weights(part.side), set(unit.tokens) | label_tokens(unit)) < 0.5:
+        if "check_side" in rules and part.side and not speaks_of(term_weights(part.side), unit):
             return f"the best passage does not speak of {part.side}"
         return named_problem
 
@@ -616,26 +614,22 @@ class Planner:
         wants: list[Any] = []
         if "check_type" in self.rules and part.answer_type:
             wants.append(lambda u: holds_type(part.answer_type, u.text, part.text))
-        if "asked" in self.rules:
-            wants.append(lambda u: self._holds_asked(u, part))
+        terms = self._asked_terms(part) if "asked" in self.rules else []
+        if terms:
+            wants.append(lambda u: all(matches(t, set(u.tokens) | label_tokens(u)) for t in terms))
         if "side" in self.rules and part.side:
-            wants.append(lambda u: self._speaks_of_side(u, part))
+            side = term_weights(part.side)
+            wants.append(lambda u: speaks_of(side, u))
         return wants
 
     @staticmethod
-    def _speaks_of_side(unit: Unit, part: Part) -> bool:
-        return coverage(term_weights(part.side), set(unit.tokens) | label_tokens(unit)) >= 0.5
-
-    @staticmethod
-    def _holds_asked(unit: Unit, part: Part) -> bool:
-        """Whether the unit (or its source's name) holds the thing the part asks for ("what path",
-        "which sanctions"); true when the part asks for no specific thing."""
+    def _asked_terms(part: Part) -> list[str]:
+        """The thing the part asks for ("what path", "which sanctions"), when it is specific: the
+        commonest nouns ("country", "city", "year", "role") are categories that instances answer
+        ("Japan"); rarer ones ("path", "route", "steps") name what the answer speaks of."""
         text = part.label or part.text
         weights = term_weights(text)
-        # The commonest nouns ("country", "city", "year", "role") are categories that instances
-        # answer ("Japan"); rarer ones ("path", "route", "steps") name what the answer speaks of.
-        terms = [t for t in asked_terms(text) if weights.get(t, 0.0) >= 2.0]
-        return not terms or all(matches(t, set(unit.tokens) | label_tokens(unit)) for t in terms)
+        return [t for t in asked_terms(text) if weights.get(t, 0.0) >= 2.0]
 
     @staticmethod
     def _named_problem(best: Scored, best_named: str | None) -> str:
@@ -658,6 +652,11 @@ def _EN_STOP() -> frozenset[str]:  # noqa: N802 - a constant built on first use
     from briefing_core.text import EN_STOPWORDS
 
     return frozenset(EN_STOPWORDS)
+
+
+def speaks_of(side: dict[str, float], unit: Unit) -> bool:
+    """Whether a unit (or its source's name) speaks of one side of a comparison: most of its words."""
+    return coverage(side, set(unit.tokens) | label_tokens(unit)) >= 0.5
 
 
 def _spelled_in(token: str, context: set[str]) -> bool:
