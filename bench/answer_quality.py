@@ -38,6 +38,7 @@ BRIEFING_SETS = {
     "analyst": ("eval/gold/analyst.jsonl", "briefing", None),
     "heldout_r3": ("eval/gold/heldout_r3.jsonl", "briefing", None),
     "heldout_r4": ("eval/gold/heldout_r4.jsonl", "briefing", None),
+    "heldout_r5": ("eval/gold/heldout_r5.jsonl", "briefing", None),
     "analyst_holdout": ("eval/gold/analyst_holdout.jsonl", "briefing", None),
     "extra": ("eval/gold/extra.jsonl", "briefing", None),
     "holdout": ("eval/gold/holdout.jsonl", "briefing", None),
