@@ -99,14 +99,15 @@ _WHICH_YEAR = re.compile(
     r"\b(?:what|which)\s+year\b|\bin what year\b|в как\w* году|какого года|哪一?年|什么年份|何年", re.IGNORECASE
 )
 
-# What someone said, thought or did: the question is about that actor's words or acts.
+# What someone said, thought or did: the question is about that actor's words or acts. The actor is
+# a phrase without a comma: past one, a later noun ("sail ..., drawing praise") is no speech verb.
 _SPEECH_VERB = (
     r"say|said|says|suggest\w*|propos\w*|recommend\w*|think|thought|respond\w*|react\w*|claim\w*|argu\w*|"
     r"view|see|saw|describ\w*|call\w*|warn\w*|announc\w*|conclud\w*|prais\w*|criticiz\w*|criticis\w*|"
     r"offer\w*|demand\w*|promis\w*|repl\w*|stated?|states that|report\w*|plan\w*|want\w*|decid\w*|sign\w*"
 )
 _SUBJECT = re.compile(
-    rf"\b(?:how|what|why|which\s+\w+|where|when)\s+(?:did|does|do|has|have|had|would|will)\s+(?P<subject>.+?)\s+"
+    rf"\b(?:how|what|why|which\s+\w+|where|when)\s+(?:did|does|do|has|have|had|would|will)\s+(?P<subject>[^,;:?]+?)\s+"
     rf"(?:{_SPEECH_VERB})\b",
     re.IGNORECASE,
 )
