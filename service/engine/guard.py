@@ -120,7 +120,11 @@ _INSTRUCTION_PATTERNS = [
     rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop|abandon)\b{_ANY}{{0,40}}"
     r"(?:\b(?:instructions?|prompts?|guardrails|directives|system message)\b|\b(?:previous|prior|above|"
     r"earlier|preceding|all|your|original|former)\s+(?:\w+\s+)?(?:rules|directions|guidelines|context)\b)",
-    r"\b(?:system|developer|hidden|initial|original|secret|internal)\s+(?:prompt|instructions?|message|rules)\b",
+    # "the system prompt", "hidden instructions"; a document's own "original message" or "internal rules"
+    # is prose (a packet-switching article's reassembled message), so only the assistant's own
+    # system or developer message counts as one.
+    r"\b(?:system|developer)\s+(?:prompt|instructions?|message|rules)\b|"
+    r"\b(?:hidden|initial|original|secret|internal)\s+(?:prompt|instructions)\b",
     rf"\b(?:reveal|print|show|output|repeat|display|leak|dump|tell me|share|disclose|recite)\b{_ANY}{{0,30}}"
     r"\b(?:your|the)\s+(?:(?:system|initial|hidden|original)\s+)?(?:prompt|instructions|rules|configuration)\b",
     r"\b(?:you are now|you're now|act as (?:an?|the|my|your|DAN)\b|pretend (?:to be|you are)|role-?play as|"
@@ -135,7 +139,7 @@ _INSTRUCTION_PATTERNS = [
     # Chinese
     r"(?:忽略|无视|忽视|忘记|忘掉|不要理会|不要遵守|不必遵守|跳过|覆盖|绕过)[^。！？\n]{0,20}"
     r"(?:指令|指示|提示|规则|说明|要求|设定|命令|限制)",
-    r"(?:系统|初始|隐藏|原始|内部)(?:提示|指令|消息|设定)",
+    r"系统(?:提示|指令|消息|设定)|(?:初始|隐藏|原始|内部)(?:提示|指令|设定)",
     r"提示词",
     r"(?:输出|打印|回复|说出|写出|重复|添加|加上|插入|附上)[^。！？\n]{0,30}"
     r"(?:标记|代码|暗号|口令|以下内容|下面的内容|这段文字|这个词|图片|图像|链接|网址|原文|提示词|指令)",
@@ -147,7 +151,8 @@ _INSTRUCTION_PATTERNS = [
     r"(?:игнорир\w*|проигнорир\w*|забудь\w*|забыть|не обращай\w* внимани\w*|отбрось\w*|отмени\w*|"
     rf"пренебреги\w*|обойди\w*)\s{_ANY}{{0,40}}"
     r"(?:инструкци\w*|указани\w*|правил\w*|промпт\w*|подсказк\w*|команд\w*|ограничени\w*)",
-    r"(?:системн\w+|скрыт\w+|исходн\w+|начальн\w+|внутренн\w+)\s+(?:промпт\w*|подсказк\w*|инструкци\w*|сообщени\w*)",
+    r"системн\w+\s+(?:промпт\w*|подсказк\w*|инструкци\w*|сообщени\w*)|"
+    r"(?:скрыт\w+|исходн\w+|начальн\w+|внутренн\w+)\s+(?:промпт\w*|подсказк\w*|инструкци\w*)",
     r"\bпромпт\w*",
     r"(?:ты теперь|теперь ты|представь, что ты|притворись|веди себя как|режим разработчика|джейлбрейк)",
     r"\b(?:ассистент|помощник|ИИ|нейросеть|чат-?бот|языковая модель|ты|вы)\w*[^.!?\n]{0,25}"
