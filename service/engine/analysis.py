@@ -238,10 +238,13 @@ def _kind(question: str) -> str:
 _DIFFER_EN = re.compile(
     r"^\W*(?:how|in what ways?|where)\s+(?:do|does|did)\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)\s+"
     r"(?:differ|compare|contrast|disagree|diverge)\b|"
-    r"\b(?:how|in what ways?)\s+(?:do|does|did|is|are)\s+(?P<c>.+?)\s+(?:differ|different|diverge)\w*\s+from\s+"
+    r"\b(?:how|in what ways?)\s+(?:do|does|did|is|are)\s+(?P<c>.+?)\s+(?P<verb>(?:differ|different|diverge)\w*)\s+from\s+"
     r"(?P<d>.+?)\s*(?:\?|$)",
     re.IGNORECASE,
 )
+# What a side says something about, when one side carries it: "Western coverage [of Moscow's role]",
+# "the Izvestiya headline [on Beijing]". Each side's part asks about it.
+_TOPIC_TAIL = re.compile(r"\s+(?:of|on|about|regarding|toward|towards|concerning)\s+\S.*$", re.IGNORECASE)
 
 
 def _sides(question: str) -> tuple[str, str, str] | None:
@@ -258,6 +261,28 @@ def _sides(question: str) -> tuple[str, str, str] | None:
         a, b = a.strip(), b.strip()
         start = m.start("a") if groups.get("a") else m.start("c")
         end = m.end("b") if groups.get("b") else m.end("d")
+        if groups.get("verb"):
+            # "How does X differ from Y?": the part for each side keeps the topic, which only one side's
+            # words hold ("How does Y of Moscow's role?"). Not the verb: "differ" is the comparison's
+            # frame, and as a word to find it pulls the part's probability under the refusal threshold.
+            topic = ""
+            for side in (a, b):
+                tail = _TOPIC_TAIL.search(side)
+                if tail and not topic:
+                    topic = tail.group(0)
+            a, b = (_TOPIC_TAIL.sub("", side) for side in (a, b))
+            return a, b, question[:start] + "{side}" + topic + question[end:]
+        if " " in b and " " not in a and groups.get("noun"):
+            # "Western media and Chinese commentators view ...": the sides are built alike, so a
+            # capitalised word before the first side's noun belongs to it as "Chinese" does to the second.
+            before = re.search(r"(?:^|(?<=\s))([A-Z][\w’'.-]*)\s+$", question[:start])
+            if before:
+                a, start = f"{before.group(1)} {a}", before.start(1)
+        # "西方媒体和中国媒体对…": the noun both sides share is written once, after the second.
+        for k in range(len(a) - 1, 0, -1):
+            if question[end:].startswith(a[-k:]) and not b.endswith(a[-k:]):
+                a = a[:-k]
+                break
         return a, b, question[:start] + "{side}" + question[end:]
     return None
 
