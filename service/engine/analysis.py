@@ -238,8 +238,8 @@ def _kind(question: str) -> str:
 _DIFFER_EN = re.compile(
     r"^\W*(?:how|in what ways?|where)\s+(?:do|does|did)\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)\s+"
     r"(?:differ|compare|contrast|disagree|diverge)\b|"
-    r"\b(?:how|in what ways?)\s+(?:do|does|did|is|are)\s+(?P<c>.+?)\s+(?P<verb>(?:differ|different|diverge)\w*)\s+from\s+"
-    r"(?P<d>.+?)\s*(?:\?|$)",
+    r"\b(?:how|in what ways?)\s+(?:do|does|did|is|are)\s+(?P<c>.+?)\s+"
+    r"(?P<verb>(?:differ|different|diverge)\w*)\s+from\s+(?P<d>.+?)\s*(?:\?|$)",
     re.IGNORECASE,
 )
 # What a side says something about, when one side carries it: "Western coverage [of Moscow's role]",

@@ -36,11 +36,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
+from briefing_core.settings import Settings
 from ingest.pipeline import ingest
 from service.engine.chain import BriefingQA
 from service.engine.guard import is_suspicious
 from service.engine.llm import SYSTEM_PROMPT
-from briefing_core.settings import Settings
 
 from .conftest import record_figures
 from .payloads import EVIL_HOST, EVIL_URL, MARKER, Payload, all_payloads, carries_marker
