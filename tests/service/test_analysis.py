@@ -42,6 +42,8 @@ KINDS = [
     ("文章援引了哪些俄罗斯媒体的标题？", "sources"),
     ("На какие издания ссылается автор?", "sources"),
     ("Какие источники цитирует статья?", "sources"),
+    ("What Chinese and Russian sources does the article cite?", "sources"),
+    ("How many sources does the article cite?", "sources"),
     # compare
     ("How do Western and Chinese views of Russia's involvement in Korea differ?", "compare"),
     ("How does the Global Times editorial differ from the Izvestiya headline?", "compare"),
