@@ -265,11 +265,8 @@ def _sides(question: str) -> tuple[str, str, str] | None:
             # "How does X differ from Y?": the part for each side keeps the topic, which only one side's
             # words hold ("How does Y of Moscow's role?"). Not the verb: "differ" is the comparison's
             # frame, and as a word to find it pulls the part's probability under the refusal threshold.
-            topic = ""
-            for side in (a, b):
-                tail = _TOPIC_TAIL.search(side)
-                if tail and not topic:
-                    topic = tail.group(0)
+            tails = [t.group(0) for t in map(_TOPIC_TAIL.search, (a, b)) if t]
+            topic = tails[0] if tails else ""
             a, b = (_TOPIC_TAIL.sub("", side) for side in (a, b))
             return a, b, question[:start] + "{side}" + topic + question[end:]
         if " " in b and " " not in a and groups.get("noun"):

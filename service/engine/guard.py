@@ -124,7 +124,7 @@ _INSTRUCTION_PATTERNS = [
     # is prose (a packet-switching article's reassembled message), so only the assistant's own
     # system or developer message counts as one.
     r"\b(?:system|developer)\s+(?:prompt|instructions?|message|rules)\b|"
-    r"\b(?:hidden|initial|original|secret|internal)\s+(?:prompt|instructions)\b",
+    r"\b(?:hidden|initial|original|secret|internal)\s+(?:prompt|instructions?)\b",
     rf"\b(?:reveal|print|show|output|repeat|display|leak|dump|tell me|share|disclose|recite)\b{_ANY}{{0,30}}"
     r"\b(?:your|the)\s+(?:(?:system|initial|hidden|original)\s+)?(?:prompt|instructions|rules|configuration)\b",
     r"\b(?:you are now|you're now|act as (?:an?|the|my|your|DAN)\b|pretend (?:to be|you are)|role-?play as|"
